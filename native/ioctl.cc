@@ -1,0 +1,223 @@
+#include "ioctl.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "errors.h"
+#include "kvm_abi.h"
+#include "mapping.h"
+
+namespace kvmxen {
+namespace {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+template <typename T>
+T ReadField(const uint8_t* data, size_t offset) {
+  T value;
+  std::memcpy(&value, data + offset, sizeof(T));
+  return value;
+}
+
+// What to do with a pin once the kernel has accepted (or refused) the request.
+struct PinPlan {
+  std::string key;                   // empty: nothing to record
+  std::unique_ptr<MappingPin> pin;   // null with a key: erase the key on success
+};
+
+// Checks the host addresses inside the argument. Returns a refusal message, or "" with *plan filled.
+std::string PlanPins(FdState& state, const RequestSpec& spec, const IoctlArgument& argument, PinPlan* plan) {
+  const uint8_t* data = argument.data;
+  switch (spec.special) {
+    case Special::kNone:
+      return "";
+    case Special::kMemoryRegion: {
+      uint32_t slot = ReadField<uint32_t>(data, KVMXEN_REGION_SLOT_OFFSET);
+      uint64_t size = ReadField<uint64_t>(data, KVMXEN_REGION_SIZE_OFFSET);
+      uint64_t address = ReadField<uint64_t>(data, KVMXEN_REGION_UADDR_OFFSET);
+      plan->key = "slot:" + std::to_string(slot);
+      if (size == 0) return "";  // deleting the slot
+      plan->pin = PinLiveRange(address, size);
+      if (!plan->pin) return "KVM_SET_USER_MEMORY_REGION: userspace_addr..+memory_size is not inside a live mapping made by this addon";
+      return "";
+    }
+    case Special::kXenHvmAttr: {
+      uint16_t type = ReadField<uint16_t>(data, KVMXEN_ATTR_TYPE_OFFSET);
+      if (type != KVM_XEN_ATTR_TYPE_SHARED_INFO && type != KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA) return "";
+      plan->key = "shared_info";
+      uint64_t hva = ReadField<uint64_t>(data, KVMXEN_ATTR_U_OFFSET);
+      if (type == KVM_XEN_ATTR_TYPE_SHARED_INFO || hva == 0) return "";  // by GFN, or disabled
+      plan->pin = PinLiveRange(hva, KVMXEN_SHARED_INFO_BYTES);
+      if (!plan->pin) return "KVM_XEN_HVM_SET_ATTR SHARED_INFO_HVA: the page is not inside a live mapping made by this addon";
+      return "";
+    }
+    case Special::kXenVcpuAttr: {
+      uint16_t type = ReadField<uint16_t>(data, KVMXEN_ATTR_TYPE_OFFSET);
+      if (type != KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO && type != KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA) return "";
+      plan->key = "vcpu_info:" + std::to_string(reinterpret_cast<uintptr_t>(&state));
+      uint64_t hva = ReadField<uint64_t>(data, KVMXEN_ATTR_U_OFFSET);
+      if (type == KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO) return "";  // by GPA: the memslot is pinned already
+      plan->pin = PinLiveRange(hva, KVMXEN_VCPU_INFO_BYTES);
+      if (!plan->pin) return "KVM_XEN_VCPU_SET_ATTR VCPU_INFO_HVA: the address is not inside a live mapping made by this addon";
+      return "";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+const RequestSpec* RequestFromArg(const Napi::CallbackInfo& info, size_t index) {
+  uint64_t request = 0;
+  if (!ArgInteger(info, index, "request", 0, static_cast<double>(kRequestCount - 1), &request)) return nullptr;
+  return &kRequests[request];
+}
+
+bool ReadIoctlArgument(const Napi::CallbackInfo& info, size_t index, const RequestSpec& spec, IoctlArgument* out) {
+  Napi::Env env = info.Env();
+  switch (spec.shape) {
+    case ArgShape::kNone:
+      return true;
+    case ArgShape::kValue:
+      return ArgInteger(info, index, "argument", 0, kMaxSafeInteger, &out->value);
+    case ArgShape::kStruct:
+    case ArgShape::kFlexArray: {
+      if (!ArgBytes(info, index, "argument", &out->data, &out->length)) return false;
+      const size_t need = RequestStructSize(spec);
+      if (out->length < need) {
+        ThrowRangeError(env, "ERR_BUFFER_TOO_SMALL",
+                        std::string(spec.name) + " needs a buffer of at least " + std::to_string(need) +
+                            " bytes, got " + std::to_string(out->length));
+        return false;
+      }
+      if (spec.shape == ArgShape::kFlexArray) {
+        const uint64_t count = ReadField<uint32_t>(out->data, 0);
+        const uint64_t total = need + count * spec.entrySize;
+        if (total > out->length) {
+          ThrowRangeError(env, "ERR_BUFFER_TOO_SMALL",
+                          std::string(spec.name) + " with " + std::to_string(count) + " entries needs " +
+                              std::to_string(total) + " bytes, got " + std::to_string(out->length));
+          return false;
+        }
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+IoctlResult PerformIoctl(FdState& state, const RequestSpec& spec, const IoctlArgument& argument) {
+  IoctlResult outcome;
+  FdUse use(state);
+  if (!use.ok()) {
+    outcome.result = -EBADF;
+    return outcome;
+  }
+  PinPlan plan;
+  outcome.refusal = PlanPins(state, spec, argument, &plan);
+  if (!outcome.refusal.empty()) {
+    outcome.result = -EFAULT;
+    return outcome;
+  }
+  long result;
+  switch (spec.shape) {
+    case ArgShape::kNone: result = ioctl(use.fd(), spec.number, 0); break;
+    case ArgShape::kValue: result = ioctl(use.fd(), spec.number, static_cast<unsigned long>(argument.value)); break;
+    default: result = ioctl(use.fd(), spec.number, argument.data); break;
+  }
+  outcome.result = result < 0 ? -errno : result;
+  if (outcome.result >= 0 && !plan.key.empty()) {
+    std::shared_ptr<PinSet> pins = state.pins();
+    if (pins) {
+      if (plan.pin) pins->Set(plan.key, std::move(plan.pin));
+      else pins->Erase(plan.key);
+    }
+  }
+  return outcome;
+}
+
+Napi::Value JsIoctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const RequestSpec* spec = RequestFromArg(info, 1);
+  if (spec == nullptr) return env.Undefined();
+  if (spec->number == KVM_RUN) {
+    return ThrowTypeError(env, "ERR_KVM_USE_RUNNER", "KVM_RUN goes through the vCPU runner, not ioctl()");
+  }
+  std::shared_ptr<FdState> state = FdHandle::FromArg(info, 0, spec->kinds);
+  if (!state) return env.Undefined();
+  IoctlArgument argument;
+  if (!ReadIoctlArgument(info, 2, *spec, &argument)) return env.Undefined();
+  IoctlResult outcome = PerformIoctl(*state, *spec, argument);
+  if (!outcome.refusal.empty()) return ThrowRangeError(env, "ERR_KVM_BAD_ADDRESS", outcome.refusal);
+  if (spec->createsKind != 0 && outcome.result >= 0) {
+    // A vCPU shares its VM's pins: the VM lives in the kernel while any of its fds does.
+    std::shared_ptr<PinSet> pins = spec->createsKind == kKindVm ? std::make_shared<PinSet>() : state->pins();
+    auto created = std::make_shared<FdState>(static_cast<int>(outcome.result), static_cast<FdKind>(spec->createsKind), pins);
+    return FdHandle::New(env, created);
+  }
+  return Napi::Number::New(env, static_cast<double>(outcome.result));
+}
+
+Napi::Value JsRequests(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array table = Napi::Array::New(env, kRequestCount);
+  for (size_t i = 0; i < kRequestCount; i++) {
+    const RequestSpec& spec = kRequests[i];
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", spec.name);
+    entry.Set("number", Napi::Number::New(env, static_cast<double>(spec.number)));
+    entry.Set("size", Napi::Number::New(env, static_cast<double>(RequestStructSize(spec))));
+    entry.Set("entrySize", Napi::Number::New(env, static_cast<double>(spec.entrySize)));
+    Napi::Array kinds = Napi::Array::New(env);
+    for (FdKind kind : {kKindSystem, kKindVm, kKindVcpu, kKindEventFd}) {
+      if (spec.kinds & kind) kinds.Set(kinds.Length(), FdKindName(kind));
+    }
+    entry.Set("kinds", kinds);
+    table.Set(i, entry);
+  }
+  return table;
+}
+
+Napi::Value JsOpenDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (path.find('\0') != std::string::npos) return ThrowTypeError(env, "ERR_INVALID_ARG_VALUE", "path contains a NUL byte");
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  return FdHandle::New(env, std::make_shared<FdState>(fd, kKindSystem, nullptr));
+}
+
+Napi::Value JsMapAnonymous(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t size = 0;
+  // 2^46 bytes: far beyond any test, well inside the 47-bit user address space.
+  if (!ArgInteger(info, 0, "size", 1, static_cast<double>(1ull << 46), &size)) return env.Undefined();
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (size % page != 0) return ThrowRangeError(env, "ERR_OUT_OF_RANGE", "size must be a multiple of the page size");
+  int error = 0;
+  std::shared_ptr<MappingState> state = MappingState::Anonymous(size, &error);
+  if (!state) return Napi::Number::New(env, -error);
+  return Mapping::New(env, state);
+}
+
+Napi::Value JsMapVcpuRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<FdState> state = FdHandle::FromArg(info, 0, kKindVcpu);
+  if (!state) return env.Undefined();
+  uint64_t size = 0;
+  if (!ArgInteger(info, 1, "size", 4096, 1 << 24, &size)) return env.Undefined();
+  FdUse use(*state);
+  if (!use.ok()) return Napi::Number::New(env, -EBADF);
+  int error = 0;
+  // The mapping holds the vCPU file, hence the VM, alive in the kernel: keep its guest memory pinned.
+  std::shared_ptr<MappingState> mapping = MappingState::SharedFile(use.fd(), size, state->pins(), &error);
+  if (!mapping) return Napi::Number::New(env, -error);
+  return Mapping::New(env, mapping);
+}
+
+}  // namespace kvmxen

@@ -1,0 +1,309 @@
+#include "vcpu_runner.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+
+#include "errors.h"
+#include "run_delay.h"
+
+namespace kvmxen {
+namespace {
+
+// The signal that interrupts KVM_RUN. A real-time signal nobody else in Node uses; its handler does
+// nothing: the interruption itself is the point. SA_RESTART keeps other syscalls of the thread
+// transparent; KVM_RUN returns -EINTR regardless.
+int KickSignal() { return SIGRTMIN + 5; }
+
+void InstallKickHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action = {};
+    action.sa_handler = [](int) {};
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(KickSignal(), &action, nullptr);
+  });
+}
+
+pid_t CurrentTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+uint64_t MonotonicNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+// A one-shot timer that sends the kick signal to one thread after `ns`.
+class ThreadTimer {
+ public:
+  ThreadTimer(pid_t tid, uint64_t ns) {
+    struct sigevent event = {};
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = KickSignal();
+    event._sigev_un._tid = tid;
+    if (timer_create(CLOCK_MONOTONIC, &event, &timer_) != 0) return;
+    armed_ = true;
+    struct itimerspec when = {};
+    when.it_value.tv_sec = static_cast<time_t>(ns / 1000000000ull);
+    when.it_value.tv_nsec = static_cast<long>(ns % 1000000000ull);
+    timer_settime(timer_, 0, &when, nullptr);
+  }
+  ~ThreadTimer() {
+    if (armed_) timer_delete(timer_);
+  }
+
+ private:
+  timer_t timer_{};
+  bool armed_ = false;
+};
+
+constexpr double kMaxTimeoutMs = 86400000.0;  // a day
+constexpr uint64_t kMaxYieldTimeoutNs = 60ull * 1000000000ull;
+
+}  // namespace
+
+Napi::Function VcpuRunner::Define(Napi::Env env) {
+  return DefineClass(env, "VcpuRunner",
+                     {
+                         InstanceMethod<&VcpuRunner::RunSync>("runSync"),
+                         InstanceMethod<&VcpuRunner::RunAsync>("runAsync"),
+                         InstanceMethod<&VcpuRunner::YieldAsync>("yieldAsync"),
+                         InstanceMethod<&VcpuRunner::Kick>("kick"),
+                         InstanceMethod<&VcpuRunner::CloseMethod>("close"),
+                         InstanceAccessor<&VcpuRunner::Busy>("busy"),
+                         InstanceAccessor<&VcpuRunner::ThreadId>("threadId"),
+                     });
+}
+
+VcpuRunner::VcpuRunner(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VcpuRunner>(info) {
+  Napi::Env env = info.Env();
+  vcpu_ = FdHandle::FromArg(info, 0, kKindVcpu);
+  if (!vcpu_) return;
+  Napi::Object constructor = GetAddonState(env)->mappingConstructor.Value();
+  if (!info[1].IsObject() || !info[1].As<Napi::Object>().InstanceOf(constructor.As<Napi::Function>())) {
+    vcpu_.reset();
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "runMapping must be the vCPU's kvm_run Mapping");
+    return;
+  }
+  Mapping* mapping = Mapping::Unwrap(info[1].As<Napi::Object>());
+  std::shared_ptr<MappingState> state = mapping->state();
+  if (!state || state->size() < sizeof(struct kvm_run)) {
+    vcpu_.reset();
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "runMapping must be a live kvm_run Mapping");
+    return;
+  }
+  runPin_ = MappingPin::IfLive(state);
+  if (!runPin_) {
+    vcpu_.reset();
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "runMapping must be a live kvm_run Mapping");
+    return;
+  }
+  immediateExit_ = state->base() + offsetof(struct kvm_run, immediate_exit);
+  Napi::Function onDone;
+  if (!ArgFunction(info, 2, "onDone", &onDone)) {
+    vcpu_.reset();
+    runPin_.reset();
+    return;
+  }
+  onDone_ = Napi::ThreadSafeFunction::New(env, onDone, "kvm-xen vcpu", 0, 1);
+  onDone_.Unref(env);
+  InstallKickHandler();
+  registry_ = GetAddonState(env)->registry;
+  registry_->Add(this, kRankThread);
+}
+
+VcpuRunner::~VcpuRunner() {
+  if (registry_) registry_->Remove(this);
+  Stop();
+}
+
+void VcpuRunner::CleanUp() { Stop(); }
+
+bool VcpuRunner::CheckUsable(Napi::Env env) {
+  if (!vcpu_) {
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "not a VcpuRunner made with a vCPU handle");
+    return false;
+  }
+  if (closed_) {
+    ThrowStateError(env, "ERR_KVM_CLOSED", "the vCPU runner is closed");
+    return false;
+  }
+  if (busy_->load()) {
+    ThrowStateError(env, "ERR_KVM_BUSY", "the vCPU is already running (one run at a time)");
+    return false;
+  }
+  return true;
+}
+
+long VcpuRunner::RunOnThisThread(uint64_t timeoutNs) {
+  FdUse use(*vcpu_);
+  if (!use.ok()) return -EBADF;
+  const uint64_t deadline = timeoutNs ? MonotonicNs() + timeoutNs : 0;
+  runningTid_.store(CurrentTid());
+  long result;
+  for (;;) {
+    std::unique_ptr<ThreadTimer> timer;
+    if (timeoutNs) {
+      const uint64_t now = MonotonicNs();
+      if (now >= deadline) { result = -ETIMEDOUT; break; }
+      timer.reset(new ThreadTimer(runningTid_.load(), deadline - now));
+    }
+    long ret = ioctl(use.fd(), KVM_RUN, 0);
+    result = ret < 0 ? -errno : 0;
+    if (result != -EINTR) break;
+    if (kicked_.load()) break;
+    if (timeoutNs && MonotonicNs() >= deadline) { result = -ETIMEDOUT; break; }
+    // A stray signal: go back in.
+  }
+  runningTid_.store(0);
+  *immediateExit_ = 0;
+  return result;
+}
+
+Napi::Value VcpuRunner::RunSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t timeoutMs = 0;
+  if (!ArgInteger(info, 0, "timeoutMs", 0, kMaxTimeoutMs, &timeoutMs)) return env.Undefined();
+  if (!CheckUsable(env)) return env.Undefined();
+  busy_->store(true);
+  kicked_.store(false);
+  long result = RunOnThisThread(timeoutMs * 1000000ull);
+  busy_->store(false);
+  return Napi::Number::New(env, static_cast<double>(result));
+}
+
+bool VcpuRunner::Submit(Napi::Env env, const Job& job) {
+  if (!CheckUsable(env)) return false;
+  busy_->store(true);
+  kicked_.store(false);
+  onDone_.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_ = job;
+    if (!thread_.joinable()) thread_ = std::thread(&VcpuRunner::ThreadMain, this);
+  }
+  wake_.notify_one();
+  return true;
+}
+
+Napi::Value VcpuRunner::RunAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t timeoutMs = 0;
+  if (!ArgInteger(info, 0, "timeoutMs", 0, kMaxTimeoutMs, &timeoutMs)) return env.Undefined();
+  Job job;
+  job.kind = JobKind::kRun;
+  job.timeoutNs = timeoutMs * 1000000ull;
+  Submit(env, job);
+  return env.Undefined();
+}
+
+Napi::Value VcpuRunner::YieldAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t ns = 0, timeoutMs = 0;
+  if (!ArgInteger(info, 0, "ns", 0, 1e12, &ns) || !ArgInteger(info, 1, "timeoutMs", 0, 60000, &timeoutMs)) {
+    return env.Undefined();
+  }
+  Job job;
+  job.kind = JobKind::kYield;
+  job.yieldNs = ns;
+  job.timeoutNs = timeoutMs * 1000000ull;
+  Submit(env, job);
+  return env.Undefined();
+}
+
+void VcpuRunner::ThreadMain() {
+  // Only the kick may interrupt this thread; everything else is the JavaScript thread's business.
+  sigset_t mask;
+  sigfillset(&mask);
+  sigdelset(&mask, KickSignal());
+  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+  threadTid_.store(CurrentTid());
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || pending_.kind != JobKind::kNone; });
+      if (stopping_) return;
+      job = pending_;
+      pending_ = Job();
+    }
+    long result = 0;
+    if (job.kind == JobKind::kRun) {
+      result = RunOnThisThread(job.timeoutNs);
+    } else {
+      uint64_t timeout = job.timeoutNs ? job.timeoutNs : kMaxYieldTimeoutNs;
+      result = static_cast<long>(YieldUntilRunDelay(job.yieldNs, timeout));
+    }
+    Deliver(result);
+  }
+}
+
+void VcpuRunner::Deliver(long result) {
+  // The callback must not touch `this`: the runner may be collected before a queued result arrives.
+  // The runner stays busy until JavaScript has the result, so a new job cannot overtake it.
+  auto* boxed = new long(result);
+  Napi::ThreadSafeFunction tsfn = onDone_;
+  std::shared_ptr<std::atomic<bool>> busy = busy_;
+  napi_status status = onDone_.NonBlockingCall(boxed, [tsfn, busy](Napi::Env env, Napi::Function callback, long* value) {
+    long delivered = *value;
+    delete value;
+    busy->store(false);
+    if (env == nullptr) return;  // the environment is going away
+    Napi::ThreadSafeFunction(tsfn).Unref(env);
+    callback.Call({Napi::Number::New(env, static_cast<double>(delivered))});
+  });
+  if (status != napi_ok) delete boxed;
+}
+
+void VcpuRunner::KickNow() {
+  kicked_.store(true);
+  if (immediateExit_) *immediateExit_ = 1;
+  pid_t tid = runningTid_.load();
+  if (tid != 0) syscall(SYS_tgkill, getpid(), tid, KickSignal());
+}
+
+Napi::Value VcpuRunner::Kick(const Napi::CallbackInfo& info) {
+  if (vcpu_ && !closed_ && busy_->load()) KickNow();
+  return info.Env().Undefined();
+}
+
+void VcpuRunner::Stop() {
+  if (!vcpu_ || closed_) return;
+  closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  // A run in progress ends at the kick; keep kicking until the thread has left (the signal can arrive
+  // just before it enters KVM_RUN, where immediate_exit catches it).
+  if (thread_.joinable()) {
+    KickNow();
+    thread_.join();
+  }
+  onDone_.Release();
+  runPin_.reset();
+}
+
+Napi::Value VcpuRunner::CloseMethod(const Napi::CallbackInfo& info) {
+  Stop();
+  return info.Env().Undefined();
+}
+
+Napi::Value VcpuRunner::Busy(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), busy_->load());
+}
+
+Napi::Value VcpuRunner::ThreadId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), threadTid_.load());
+}
+
+}  // namespace kvmxen

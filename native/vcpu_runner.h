@@ -1,0 +1,81 @@
+// Runs KVM_RUN for one vCPU, either on the calling thread (runSync) or on a thread of its own
+// (runAsync, yieldAsync), so that the JavaScript event loop stays free while the guest runs: timers,
+// a watchdog and the test logic go on meanwhile. Results come back through a thread-safe function.
+//
+// kick() ends a run promptly from any thread: it sets kvm_run.immediate_exit (covers a run that is
+// about to start) and sends a signal to the thread inside KVM_RUN (covers a run in progress).
+//
+// Results: 0 (an exit to decode from kvm_run), -EINTR (kicked), -ETIMEDOUT (the run's own timeout
+// passed), another -errno (KVM_RUN failed). Stray signals (e.g. SIGCHLD on the JavaScript thread) do not
+// end a run: it is re-entered.
+#pragma once
+#include <napi.h>
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "addon_state.h"
+#include "fd_handle.h"
+#include "mapping.h"
+
+namespace kvmxen {
+
+class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // new VcpuRunner(vcpuHandle, runMapping, onDone(result: number))
+  explicit VcpuRunner(const Napi::CallbackInfo& info);
+  ~VcpuRunner() override;
+  void CleanUp() override;
+
+ private:
+  enum class JobKind { kNone, kRun, kYield };
+  struct Job {
+    JobKind kind = JobKind::kNone;
+    uint64_t timeoutNs = 0;
+    uint64_t yieldNs = 0;
+  };
+
+  Napi::Value RunSync(const Napi::CallbackInfo& info);
+  Napi::Value RunAsync(const Napi::CallbackInfo& info);
+  Napi::Value YieldAsync(const Napi::CallbackInfo& info);
+  Napi::Value Kick(const Napi::CallbackInfo& info);
+  Napi::Value CloseMethod(const Napi::CallbackInfo& info);
+  Napi::Value Busy(const Napi::CallbackInfo& info);
+  Napi::Value ThreadId(const Napi::CallbackInfo& info);
+
+  bool CheckUsable(Napi::Env env);
+  bool Submit(Napi::Env env, const Job& job);
+  // KVM_RUN on the calling thread until an exit, a kick or the timeout (0: none).
+  long RunOnThisThread(uint64_t timeoutNs);
+  void ThreadMain();
+  void Deliver(long result);
+  void KickNow();
+  void Stop();
+
+  std::shared_ptr<FdState> vcpu_;
+  std::unique_ptr<MappingPin> runPin_;
+  volatile uint8_t* immediateExit_ = nullptr;
+  std::shared_ptr<Registry> registry_;
+
+  Napi::ThreadSafeFunction onDone_;
+  bool tsfnReleased_ = false;
+  std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool> kicked_{false};
+  std::atomic<pid_t> runningTid_{0};
+
+  std::thread thread_;
+  std::atomic<pid_t> threadTid_{0};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  Job pending_;
+  bool stopping_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace kvmxen
