@@ -1,9 +1,41 @@
-# Builds everything that is not the addon: the freestanding guest programs (ELF files loaded by
-# lib/guest) and small host-side C tools. `npm install` runs `make guests`; node-gyp builds the addon.
+# Builds everything that is not the addon: the freestanding guest programs (ELF files that lib/guest
+# loads into a VM) and small host-side C tools. `npm install` runs `make guests`; node-gyp builds the
+# addon.
 BUILD := build
+GUEST_BUILD := $(BUILD)/guest
+RUNTIME_DIR := lib/guest/runtime
+
+GUEST_CC := gcc
+GUEST_CFLAGS := -O2 -g -std=gnu11 -ffreestanding -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
+	-mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables -fcf-protection=none \
+	-Wall -Wextra -Werror -I $(RUNTIME_DIR)
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(RUNTIME_DIR)/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack
+
+RUNTIME_SOURCES := $(wildcard $(RUNTIME_DIR)/*.c) $(wildcard $(RUNTIME_DIR)/*.S)
+RUNTIME_OBJECTS := $(patsubst $(RUNTIME_DIR)/%,$(GUEST_BUILD)/runtime/%.o,$(RUNTIME_SOURCES))
+RUNTIME_HEADERS := $(wildcard $(RUNTIME_DIR)/*.h)
+
+# Guest programs: one C file each, named <dir>/guests/<name>.c, built as build/guest/<name>.elf.
+GUEST_SOURCES := $(wildcard test/guests/*.c selftests/guests/*.c bench/guests/*.c)
+GUEST_ELVES := $(foreach source,$(GUEST_SOURCES),$(GUEST_BUILD)/$(basename $(notdir $(source))).elf)
 
 .PHONY: guests clean
-guests:
+guests: $(GUEST_ELVES)
+
+$(GUEST_BUILD)/runtime/%.c.o: $(RUNTIME_DIR)/%.c $(RUNTIME_HEADERS)
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(GUEST_BUILD)/runtime/%.S.o: $(RUNTIME_DIR)/%.S
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+define guest_rule
+$(GUEST_BUILD)/$(basename $(notdir $(1))).elf: $(1) $(RUNTIME_OBJECTS) $(RUNTIME_HEADERS) $(RUNTIME_DIR)/guest.ld
+	@mkdir -p $(GUEST_BUILD)
+	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) $(1) $(RUNTIME_OBJECTS) -o $$@
+endef
+$(foreach source,$(GUEST_SOURCES),$(eval $(call guest_rule,$(source))))
 
 clean:
-	rm -rf $(BUILD)/guest $(BUILD)/tools
+	rm -rf $(GUEST_BUILD) $(BUILD)/tools

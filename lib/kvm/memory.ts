@@ -1,0 +1,129 @@
+// Guest physical memory: slots backed by host memory the addon maps, and bounds-checked access by guest
+// physical address. Reads and writes go straight to the mapping (a DataView over the external
+// ArrayBuffer): no copy, no ioctl.
+import { check } from './errors';
+import { native, type Mapping } from './native';
+
+export class MemoryRegion {
+  /** The region's bytes; valid until the region is removed. */
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+
+  constructor(readonly slot: number, readonly guestAddress: number, private readonly mapping: Mapping) {
+    this.bytes = new Uint8Array(mapping.buffer);
+    this.view = new DataView(mapping.buffer);
+  }
+
+  /** Allocates host memory for a region (page-aligned size). */
+  static allocate(slot: number, guestAddress: number, size: number): MemoryRegion {
+    const mapping = native.mapAnonymous(size);
+    if (typeof mapping === 'number') check(mapping, 'mmap');
+    return new MemoryRegion(slot, guestAddress, mapping as Mapping);
+  }
+
+  get size(): number {
+    return this.mapping.size;
+  }
+
+  /** The host virtual address of the region's first byte. */
+  get hostAddress(): bigint {
+    return this.mapping.address;
+  }
+
+  get released(): boolean {
+    return this.mapping.unmapped;
+  }
+
+  contains(guestAddress: number, length: number): boolean {
+    return guestAddress >= this.guestAddress && length >= 0 && guestAddress + length <= this.guestAddress + this.size;
+  }
+
+  /** Host virtual address of a guest physical address inside this region. */
+  hostAddressOf(guestAddress: number): bigint {
+    if (!this.contains(guestAddress, 1)) throw new RangeError(`GPA 0x${guestAddress.toString(16)} is not in slot ${this.slot}`);
+    return this.mapping.address + BigInt(guestAddress - this.guestAddress);
+  }
+
+  /**
+   * Replaces a page range with a fresh private mapping of /dev/zero at the same host address (MAP_FIXED):
+   * the kernel's caches of the old pages must notice through its MMU notifiers.
+   */
+  remapZero(offset: number, length: number): void {
+    check(this.mapping.remapZero(offset, length), 'mmap', undefined, 'MAP_FIXED over guest memory');
+  }
+
+  release(): void {
+    this.mapping.unmap();
+  }
+}
+
+/** Guest physical address space: the VM's regions, and access by GPA. */
+export class GuestMemory {
+  private readonly regions = new Map<number, MemoryRegion>();
+
+  add(region: MemoryRegion): void {
+    this.regions.set(region.slot, region);
+  }
+
+  remove(slot: number): MemoryRegion | undefined {
+    const region = this.regions.get(slot);
+    this.regions.delete(slot);
+    return region;
+  }
+
+  slot(slot: number): MemoryRegion | undefined {
+    return this.regions.get(slot);
+  }
+
+  all(): MemoryRegion[] {
+    return [...this.regions.values()];
+  }
+
+  /** The region holding [gpa, gpa + length); throws RangeError if no single region does. */
+  regionOf(gpa: number, length = 1): MemoryRegion {
+    if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(length) || gpa < 0 || length < 0) {
+      throw new RangeError(`bad guest physical range ${gpa}+${length}`);
+    }
+    for (const region of this.regions.values()) if (region.contains(gpa, length)) return region;
+    throw new RangeError(`GPA 0x${gpa.toString(16)}+${length} is not backed by a memory slot`);
+  }
+
+  /** A view of guest bytes, zero-copy. */
+  bytes(gpa: number, length: number): Uint8Array {
+    const region = this.regionOf(gpa, length);
+    const offset = gpa - region.guestAddress;
+    return region.bytes.subarray(offset, offset + length);
+  }
+
+  view(gpa: number, length: number): DataView {
+    const region = this.regionOf(gpa, length);
+    return new DataView(region.view.buffer, gpa - region.guestAddress, length);
+  }
+
+  hostAddressOf(gpa: number): bigint {
+    return this.regionOf(gpa).hostAddressOf(gpa);
+  }
+
+  read8(gpa: number): number { return this.view(gpa, 1).getUint8(0); }
+  read16(gpa: number): number { return this.view(gpa, 2).getUint16(0, true); }
+  read32(gpa: number): number { return this.view(gpa, 4).getUint32(0, true); }
+  read64(gpa: number): bigint { return this.view(gpa, 8).getBigUint64(0, true); }
+  write8(gpa: number, value: number): void { this.view(gpa, 1).setUint8(0, value); }
+  write16(gpa: number, value: number): void { this.view(gpa, 2).setUint16(0, value, true); }
+  write32(gpa: number, value: number): void { this.view(gpa, 4).setUint32(0, value, true); }
+  write64(gpa: number, value: bigint): void { this.view(gpa, 8).setBigUint64(0, value, true); }
+
+  writeBytes(gpa: number, data: Uint8Array): void {
+    this.bytes(gpa, data.length).set(data);
+  }
+
+  /** A NUL-terminated string from guest memory (at most `max` bytes). */
+  readCString(gpa: number, max = 4096): string {
+    const region = this.regionOf(gpa);
+    const start = gpa - region.guestAddress;
+    const limit = Math.min(region.size, start + max);
+    let end = start;
+    while (end < limit && region.bytes[end] !== 0) end++;
+    return Buffer.from(region.bytes.buffer, region.bytes.byteOffset + start, end - start).toString('utf8');
+  }
+}

@@ -1,0 +1,76 @@
+// The C++ shim (native/), loaded once. Its functions are flat and unchecked by types: the classes in
+// this directory validate and default, and turn a negative errno into a KvmError.
+import { addonPath } from '../paths';
+
+export interface FdHandle {
+  readonly fd: number;
+  readonly kind: 'system' | 'vm' | 'vcpu' | 'eventfd' | 'none';
+  readonly closed: boolean;
+  close(): void;
+}
+
+export interface Mapping {
+  /** The mapped bytes, zero-copy; detached by unmap(). */
+  readonly buffer: ArrayBuffer;
+  /** The host virtual address, as the kernel sees it (userspace_addr, Xen HVAs). */
+  readonly address: bigint;
+  readonly size: number;
+  readonly unmapped: boolean;
+  /** MAP_FIXED a private /dev/zero mapping over a page range; 0 or -errno. */
+  remapZero(offset: number, length: number): number;
+  unmap(): void;
+}
+
+export interface VcpuRunner {
+  /** KVM_RUN on this thread: 0, -EINTR (kicked), -ETIMEDOUT, or -errno. */
+  runSync(timeoutMs: number): number;
+  /** KVM_RUN on the runner's own thread; the result goes to onDone. */
+  runAsync(timeoutMs: number): void;
+  /** sched_yield() on the runner's thread until its run delay grew by ns; growth or -errno to onDone. */
+  yieldAsync(ns: number, timeoutMs: number): void;
+  kick(): void;
+  close(): void;
+  readonly busy: boolean;
+  /** The OS thread id of the runner's thread (0 before its first async job). */
+  readonly threadId: number;
+}
+
+export interface IoctlLoopEntry {
+  request: number;
+  arg?: Uint8Array | number;
+  stopPoint?: boolean;
+}
+
+export interface IoctlLoop {
+  /** Stops after the next stop point; returns the number of completed passes. */
+  stop(): number;
+}
+
+export interface RequestInfo {
+  readonly name: string;
+  readonly number: number;
+  readonly size: number;
+  readonly entrySize: number;
+  readonly kinds: readonly string[];
+}
+
+type Bytes = ArrayBufferView | ArrayBuffer;
+
+export interface NativeAddon {
+  requests(): RequestInfo[];
+  openDevice(path: string): FdHandle | number;
+  ioctl(handle: FdHandle, request: number, arg?: number | Bytes): number | FdHandle;
+  mapAnonymous(size: number): Mapping | number;
+  mapVcpuRun(vcpu: FdHandle, size: number): Mapping | number;
+  eventfd(initval: number, semaphore: boolean): FdHandle | number;
+  eventfdWrite(handle: FdHandle, value: bigint): number;
+  eventfdRead(handle: FdHandle): bigint | number;
+  readRunDelay(): bigint | number;
+  yieldUntilRunDelay(ns: number, timeoutMs: number): number;
+  VcpuRunner: new (vcpu: FdHandle, runMapping: Mapping, onDone: (result: number) => void) => VcpuRunner;
+  IoctlLoop: new (handle: FdHandle, entries: IoctlLoopEntry[]) => IoctlLoop;
+  FdHandle: new () => FdHandle;
+  Mapping: new () => Mapping;
+}
+
+export const native: NativeAddon = require(addonPath) as NativeAddon;

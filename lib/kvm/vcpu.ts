@@ -1,0 +1,247 @@
+// A vCPU: registers, MSRs, CPUID, LAPIC, and running it — synchronously on this thread, or on the
+// runner's own thread so the event loop stays free (timers, watchdogs, racing work) while the guest runs.
+import os from 'node:os';
+
+import { check, ClosedError, KvmError } from './errors';
+import { decodeExit, type VcpuExit } from './exits';
+import { viewOf, type PartialValues, type Values } from './layout';
+import { native, type FdHandle, type Mapping, type VcpuRunner } from './native';
+import { ioctl, tryIoctl, type RequestName } from './requests';
+import type { CpuidEntry } from './system';
+import {
+  flexHeader, KVM_LAPIC_STATE_SIZE, kvmCpuidEntry2, kvmMpState, kvmMsrEntry, kvmRegs, kvmSregs, kvmVcpuEvents,
+} from './structs';
+import type { Vm } from './vm';
+
+export type Regs = Values<typeof kvmRegs.fields>;
+export type Sregs = Values<typeof kvmSregs.fields>;
+export type VcpuEvents = Values<typeof kvmVcpuEvents.fields>;
+
+export interface RunOptions {
+  /** End the run with { reason: 'timeout' } after this many ms (0 or absent: no limit). */
+  timeoutMs?: number;
+}
+
+const { EINTR, ETIMEDOUT } = os.constants.errno;
+
+// Vcpus with an async job in flight stay reachable until it ends, whatever the caller holds.
+const inFlight = new Set<Vcpu>();
+
+type Pending =
+  | { kind: 'run'; resolve: (exit: VcpuExit) => void; reject: (error: Error) => void }
+  | { kind: 'yield'; resolve: (grown: number) => void; reject: (error: Error) => void };
+
+export class Vcpu implements Disposable {
+  /** The kvm_run page's bytes, zero-copy. */
+  readonly run: Uint8Array;
+  private readonly runView: DataView;
+  private readonly runMapping: Mapping;
+  private readonly runner: VcpuRunner;
+  private pending: Pending | undefined;
+  private closedByUser = false;
+
+  constructor(readonly vm: Vm, readonly id: number, readonly handle: FdHandle, mmapSize: number) {
+    const mapping = native.mapVcpuRun(handle, mmapSize);
+    if (typeof mapping === 'number') {
+      handle.close();
+      check(mapping, 'mmap', undefined, 'kvm_run');
+    }
+    this.runMapping = mapping as Mapping;
+    this.run = new Uint8Array(this.runMapping.buffer);
+    this.runView = viewOf(this.run);
+    // The callback holds the Vcpu weakly, so a Vcpu dropped without close() can still be collected.
+    const self = new WeakRef(this);
+    this.runner = new native.VcpuRunner(handle, this.runMapping, (result) => self.deref()?.finish(result));
+  }
+
+  get closed(): boolean {
+    return this.closedByUser || this.handle.closed;
+  }
+
+  getRegs(): Regs {
+    const bytes = new Uint8Array(kvmRegs.size);
+    ioctl(this.open(), 'KVM_GET_REGS', bytes);
+    return kvmRegs.decode(bytes);
+  }
+
+  /** Sets the given registers; the others keep their values. */
+  setRegs(values: PartialValues<typeof kvmRegs.fields>): void {
+    const bytes = new Uint8Array(kvmRegs.size);
+    ioctl(this.open(), 'KVM_GET_REGS', bytes);
+    kvmRegs.write(viewOf(bytes), 0, values);
+    ioctl(this.open(), 'KVM_SET_REGS', bytes);
+  }
+
+  getSregs(): Sregs {
+    const bytes = new Uint8Array(kvmSregs.size);
+    ioctl(this.open(), 'KVM_GET_SREGS', bytes);
+    return kvmSregs.decode(bytes);
+  }
+
+  /** Sets the given special registers (segments may be partial); the others keep their values. */
+  setSregs(values: PartialValues<typeof kvmSregs.fields>): void {
+    const bytes = new Uint8Array(kvmSregs.size);
+    ioctl(this.open(), 'KVM_GET_SREGS', bytes);
+    kvmSregs.write(viewOf(bytes), 0, values);
+    ioctl(this.open(), 'KVM_SET_SREGS', bytes);
+  }
+
+  /** Reads MSRs; throws if KVM could not read all of them. */
+  getMsrs(indices: readonly number[]): Map<number, bigint> {
+    const bytes = this.encodeMsrs(indices.map((index) => ({ index, data: 0n })));
+    const read = ioctl(this.open(), 'KVM_GET_MSRS', bytes);
+    if (read !== indices.length) throw new KvmError('ioctl', os.constants.errno.EINVAL, 'KVM_GET_MSRS', `MSR 0x${indices[read]?.toString(16)} is not readable`);
+    const view = viewOf(bytes);
+    return new Map(indices.map((index, i) => [index, kvmMsrEntry.get(view, flexHeader.size + i * kvmMsrEntry.size, 'data')]));
+  }
+
+  /** Writes MSRs; throws if KVM refused one of them. */
+  setMsrs(entries: ReadonlyArray<readonly [index: number, value: bigint]>): void {
+    const written = ioctl(this.open(), 'KVM_SET_MSRS', this.encodeMsrs(entries.map(([index, data]) => ({ index, data }))));
+    if (written !== entries.length) throw new KvmError('ioctl', os.constants.errno.EINVAL, 'KVM_SET_MSRS', `MSR 0x${entries[written]?.[0].toString(16)} was refused`);
+  }
+
+  setCpuid(entries: readonly CpuidEntry[]): void {
+    const bytes = new Uint8Array(flexHeader.size + entries.length * kvmCpuidEntry2.size);
+    const view = viewOf(bytes);
+    flexHeader.set(view, 0, 'count', entries.length);
+    entries.forEach((entry, i) => kvmCpuidEntry2.write(view, flexHeader.size + i * kvmCpuidEntry2.size, entry));
+    ioctl(this.open(), 'KVM_SET_CPUID2', bytes);
+  }
+
+  /** The in-kernel LAPIC's 1 KiB register page (KVM_GET_LAPIC). */
+  getLapic(): Uint8Array {
+    const bytes = new Uint8Array(KVM_LAPIC_STATE_SIZE);
+    ioctl(this.open(), 'KVM_GET_LAPIC', bytes);
+    return bytes;
+  }
+
+  setLapic(state: Uint8Array): void {
+    ioctl(this.open(), 'KVM_SET_LAPIC', state);
+  }
+
+  getMpState(): number {
+    const bytes = new Uint8Array(kvmMpState.size);
+    ioctl(this.open(), 'KVM_GET_MP_STATE', bytes);
+    return kvmMpState.decode(bytes).mpState;
+  }
+
+  setMpState(mpState: number): void {
+    ioctl(this.open(), 'KVM_SET_MP_STATE', kvmMpState.encode({ mpState }));
+  }
+
+  getEvents(): VcpuEvents {
+    const bytes = new Uint8Array(kvmVcpuEvents.size);
+    ioctl(this.open(), 'KVM_GET_VCPU_EVENTS', bytes);
+    return kvmVcpuEvents.decode(bytes);
+  }
+
+  /** Any vCPU ioctl the addon knows, for what this class does not wrap; throws KvmError on failure. */
+  ioctl(name: RequestName, arg?: number | Uint8Array): number {
+    return ioctl(this.open(), name, arg);
+  }
+
+  /** Like ioctl(), but returns -errno instead of throwing. */
+  tryIoctl(name: RequestName, arg?: number | Uint8Array): number {
+    return tryIoctl(this.open(), name, arg);
+  }
+
+  /** Runs the guest on this thread until its next exit. Blocks the event loop meanwhile. */
+  runSync(options: RunOptions = {}): VcpuExit {
+    this.open();
+    return this.exitFrom(this.runner.runSync(timeoutOf(options)));
+  }
+
+  /** Runs the guest on the vCPU's own thread; resolves with the exit. One run at a time. */
+  runAsync(options: RunOptions = {}): Promise<VcpuExit> {
+    this.open();
+    const timeoutMs = timeoutOf(options);
+    return new Promise<VcpuExit>((resolve, reject) => {
+      this.startJob({ kind: 'run', resolve, reject }, () => this.runner.runAsync(timeoutMs));
+    });
+  }
+
+  /** Ends a run in progress (it resolves with { reason: 'kicked' }); does nothing when idle. */
+  kick(): void {
+    if (!this.closed) this.runner.kick();
+  }
+
+  /**
+   * sched_yield() on the thread that runs this vCPU until its scheduler run delay has grown by `ns`
+   * (KVM counts that delay as Xen steal time). Resolves with the growth in ns.
+   */
+  yieldUntilRunDelay(ns: number, timeoutMs = 10000): Promise<number> {
+    this.open();
+    return new Promise<number>((resolve, reject) => {
+      this.startJob({ kind: 'yield', resolve, reject }, () => this.runner.yieldAsync(ns, timeoutMs));
+    });
+  }
+
+  /** The OS thread that runs async jobs (0 before the first one). */
+  get threadId(): number {
+    return this.runner.threadId;
+  }
+
+  close(): void {
+    if (this.closedByUser) return;
+    this.closedByUser = true;
+    this.runner.close();
+    this.runMapping.unmap();
+    this.handle.close();
+    this.vm.forgetVcpu(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private startJob(pending: Pending, start: () => void): void {
+    if (this.pending) throw new Error(`vCPU ${this.id} is busy: one run at a time`);
+    start();  // throws (closed, busy) before anything is recorded
+    this.pending = pending;
+    inFlight.add(this);
+  }
+
+  private finish(result: number): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    inFlight.delete(this);
+    if (!pending) return;
+    if (pending.kind === 'yield') {
+      if (result < 0) pending.reject(new KvmError('sched_yield', -result, undefined, 'waiting for the vCPU thread\'s run delay to grow'));
+      else pending.resolve(result);
+      return;
+    }
+    try {
+      pending.resolve(this.exitFrom(result));
+    } catch (error) {
+      pending.reject(error as Error);
+    }
+  }
+
+  private exitFrom(result: number): VcpuExit {
+    if (result === 0) return decodeExit(this.run, this.runView);
+    if (result === -EINTR) return { reason: 'kicked' };
+    if (result === -ETIMEDOUT) return { reason: 'timeout' };
+    throw new KvmError('ioctl', -result, 'KVM_RUN');
+  }
+
+  private encodeMsrs(entries: ReadonlyArray<{ index: number; data: bigint }>): Uint8Array {
+    const bytes = new Uint8Array(flexHeader.size + entries.length * kvmMsrEntry.size);
+    const view = viewOf(bytes);
+    flexHeader.set(view, 0, 'count', entries.length);
+    entries.forEach((entry, i) => kvmMsrEntry.write(view, flexHeader.size + i * kvmMsrEntry.size, entry));
+    return bytes;
+  }
+
+  private open(): FdHandle {
+    if (this.closed) throw new ClosedError(`vCPU ${this.id}`);
+    return this.handle;
+  }
+}
+
+function timeoutOf(options: RunOptions): number {
+  const timeoutMs = options.timeoutMs ?? 0;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0) throw new RangeError('timeoutMs must be a non-negative integer');
+  return timeoutMs;
+}

@@ -1,0 +1,179 @@
+// A VM: memory slots, the in-kernel irqchip, GSI routing and irqfd, the kvmclock, vCPUs.
+import { capabilities, type CapabilityName } from './caps';
+import { ClosedError } from './errors';
+import type { EventFd } from './eventfd';
+import { viewOf, type Values } from './layout';
+import { GuestMemory, MemoryRegion } from './memory';
+import type { FdHandle } from './native';
+import { ioctl, ioctlCreate, tryIoctl, type RequestName } from './requests';
+import { flexHeader, kvmClockData, kvmIrqfd, kvmIrqRoutingEntry, kvmMsi, kvmUserspaceMemoryRegion } from './structs';
+import { Vcpu } from './vcpu';
+
+/** KVM_IRQ_ROUTING_* entry types. */
+const routeTypes = { irqchip: 1, msi: 2, 'xen-evtchn': 5 } as const;
+/** KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL: the only priority KVM accepts. */
+export const XEN_EVTCHN_PRIORITY_2LEVEL = 0xffffffff;
+const KVM_IRQFD_FLAG_DEASSIGN = 1;
+
+export type GsiRoute =
+  | { gsi: number; type: 'msi'; address: bigint; data: number; devid?: number; flags?: number }
+  | { gsi: number; type: 'xen-evtchn'; port: number; vcpu: number; priority?: number }
+  | { gsi: number; type: 'irqchip'; irqchip: number; pin: number };
+
+export type ClockData = Values<typeof kvmClockData.fields>;
+
+/** kvm_clock_data.flags */
+export const clockFlags = { TSC_STABLE: 2, REALTIME: 4, HOST_TSC: 8 } as const;
+
+export interface MemorySlotOptions {
+  slot: number;
+  guestAddress: number;
+  size: number;
+  /** KVM_MEM_* flags (e.g. 2 = KVM_MEM_READONLY). */
+  flags?: number;
+}
+
+export class Vm implements Disposable {
+  readonly memory = new GuestMemory();
+  private readonly vcpus = new Map<number, Vcpu>();
+
+  constructor(readonly handle: FdHandle, private readonly vcpuMmapSize: number) {}
+
+  get closed(): boolean {
+    return this.handle.closed;
+  }
+
+  checkExtension(capability: CapabilityName | number): number {
+    const number = typeof capability === 'number' ? capability : capabilities[capability];
+    if (number === undefined) throw new TypeError(`unknown capability ${String(capability)}`);
+    return ioctl(this.open(), 'KVM_CHECK_EXTENSION', number);
+  }
+
+  /** Maps fresh host memory and makes it guest memory at `guestAddress` (KVM_SET_USER_MEMORY_REGION). */
+  addMemory(options: MemorySlotOptions): MemoryRegion {
+    const { slot, guestAddress, size, flags = 0 } = options;
+    if (this.memory.slot(slot)) throw new Error(`memory slot ${slot} is in use`);
+    const region = MemoryRegion.allocate(slot, guestAddress, size);
+    try {
+      this.setMemoryRegion(slot, flags, guestAddress, size, region.hostAddress);
+    } catch (error) {
+      region.release();
+      throw error;
+    }
+    this.memory.add(region);
+    return region;
+  }
+
+  /** Deletes a slot and releases its host memory. */
+  removeMemory(slot: number): void {
+    const region = this.memory.slot(slot);
+    if (!region) throw new RangeError(`no memory slot ${slot}`);
+    this.setMemoryRegion(slot, 0, region.guestAddress, 0, 0n);
+    this.memory.remove(slot);
+    region.release();
+  }
+
+  createIrqchip(): void {
+    ioctl(this.open(), 'KVM_CREATE_IRQCHIP');
+  }
+
+  createVcpu(id: number): Vcpu {
+    if (this.vcpus.has(id)) throw new Error(`vCPU ${id} exists`);
+    const handle = ioctlCreate(this.open(), 'KVM_CREATE_VCPU', id);
+    const vcpu = new Vcpu(this, id, handle, this.vcpuMmapSize);
+    this.vcpus.set(id, vcpu);
+    return vcpu;
+  }
+
+  /** Replaces the VM's whole GSI routing table (KVM_SET_GSI_ROUTING). */
+  setGsiRouting(routes: readonly GsiRoute[]): void {
+    const bytes = new Uint8Array(flexHeader.size + routes.length * kvmIrqRoutingEntry.size);
+    const view = viewOf(bytes);
+    flexHeader.write(view, 0, { count: routes.length, flags: 0 });
+    routes.forEach((route, i) => {
+      const at = flexHeader.size + i * kvmIrqRoutingEntry.size;
+      const type = routeTypes[route.type];
+      if (type === undefined) throw new TypeError(`unknown route type ${String((route as { type: unknown }).type)}`);
+      kvmIrqRoutingEntry.write(view, at, { gsi: route.gsi, type });
+      switch (route.type) {
+        case 'msi':
+          kvmIrqRoutingEntry.write(view, at, {
+            flags: route.flags ?? 0, msiAddressLo: Number(route.address & 0xffffffffn), msiAddressHi: Number(route.address >> 32n),
+            msiData: route.data, msiDevid: route.devid ?? 0,
+          });
+          break;
+        case 'xen-evtchn':
+          kvmIrqRoutingEntry.write(view, at, { xenPort: route.port, xenVcpu: route.vcpu, xenPriority: route.priority ?? XEN_EVTCHN_PRIORITY_2LEVEL });
+          break;
+        case 'irqchip':
+          kvmIrqRoutingEntry.write(view, at, { irqchip: route.irqchip, pin: route.pin });
+          break;
+      }
+    });
+    ioctl(this.open(), 'KVM_SET_GSI_ROUTING', bytes);
+  }
+
+  /** Connects an eventfd to a GSI: a write to it injects the GSI's route (KVM_IRQFD). */
+  assignIrqfd(eventFd: EventFd, gsi: number): void {
+    ioctl(this.open(), 'KVM_IRQFD', kvmIrqfd.encode({ fd: eventFd.fd, gsi }));
+  }
+
+  deassignIrqfd(eventFd: EventFd, gsi: number): void {
+    ioctl(this.open(), 'KVM_IRQFD', kvmIrqfd.encode({ fd: eventFd.fd, gsi, flags: KVM_IRQFD_FLAG_DEASSIGN }));
+  }
+
+  /** Injects one MSI directly (KVM_SIGNAL_MSI); returns >0 if delivered, 0 if blocked by the guest. */
+  signalMsi(address: bigint, data: number): number {
+    return ioctl(this.open(), 'KVM_SIGNAL_MSI', kvmMsi.encode({
+      addressLo: Number(address & 0xffffffffn), addressHi: Number(address >> 32n), data,
+    }));
+  }
+
+  getClock(): ClockData {
+    const bytes = new Uint8Array(kvmClockData.size);
+    ioctl(this.open(), 'KVM_GET_CLOCK', bytes);
+    return kvmClockData.decode(bytes);
+  }
+
+  setClock(clock: bigint, options: { flags?: number; realtime?: bigint } = {}): void {
+    ioctl(this.open(), 'KVM_SET_CLOCK', kvmClockData.encode({ clock, flags: options.flags ?? 0, realtime: options.realtime ?? 0n }));
+  }
+
+  /** Any VM ioctl the addon knows, for what this class does not wrap; throws KvmError on failure. */
+  ioctl(name: RequestName, arg?: number | Uint8Array): number {
+    return ioctl(this.open(), name, arg);
+  }
+
+  /** Like ioctl(), but returns -errno instead of throwing. */
+  tryIoctl(name: RequestName, arg?: number | Uint8Array): number {
+    return tryIoctl(this.open(), name, arg);
+  }
+
+  /** Closes the vCPUs, the VM fd, and releases guest memory once the kernel no longer uses it. */
+  close(): void {
+    for (const vcpu of this.vcpus.values()) vcpu.close();
+    this.vcpus.clear();
+    this.handle.close();
+    for (const region of this.memory.all()) region.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal Called by Vcpu.close(). */
+  forgetVcpu(vcpu: Vcpu): void {
+    if (this.vcpus.get(vcpu.id) === vcpu) this.vcpus.delete(vcpu.id);
+  }
+
+  private open(): FdHandle {
+    if (this.handle.closed) throw new ClosedError('Vm');
+    return this.handle;
+  }
+
+  private setMemoryRegion(slot: number, flags: number, guestAddress: number, size: number, hostAddress: bigint): void {
+    ioctl(this.open(), 'KVM_SET_USER_MEMORY_REGION', kvmUserspaceMemoryRegion.encode({
+      slot, flags, guestPhysAddr: BigInt(guestAddress), memorySize: BigInt(size), userspaceAddr: hostAddress,
+    }));
+  }
+}
