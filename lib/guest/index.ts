@@ -1,5 +1,5 @@
 // lib/guest: run our own freestanding guest programs in a long-mode VM.
-export { GuestMachine, type GuestMachineOptions, type StopUcall } from './machine';
+export { GuestMachine, type GuestMachineOptions, type StopUcall, type UcallRunOptions } from './machine';
 export { decodeUcall, UCALL_PORT, GuestAssertionError, GuestExceptionError, UnexpectedExitError, type Ucall } from './ucall';
 export { parseElf, ElfError, type ElfImage, type ElfSegment, type ElfSymbol } from './elf';
 export { PageTables, type MapOptions } from './paging';

@@ -27,6 +27,13 @@ export interface GuestMachineOptions {
   beforeVcpus?: (vm: Vm) => void;
 }
 
+export interface UcallRunOptions {
+  /** The vCPU to run (default: vCPU 0). */
+  vcpu?: Vcpu;
+  /** Per KVM_RUN: a run that takes longer ends with an UnexpectedExitError for { reason: 'timeout' }. */
+  timeoutMs?: number;
+}
+
 /** Ucalls a caller gets back; abort and exception become thrown errors, print goes to onPrint. */
 export type StopUcall = Extract<Ucall, { cmd: 'sync' | 'done' }>;
 
@@ -100,8 +107,9 @@ export class GuestMachine implements Disposable {
     return ucall;
   }
 
-  /** Runs `vcpu` on this thread until it syncs or is done; any other exit throws. */
-  runUntilUcall(vcpu: Vcpu = this.vcpu, options: { timeoutMs?: number } = {}): StopUcall {
+  /** Runs a vCPU (default: vCPU 0) on this thread until it syncs or is done; any other exit throws. */
+  runUntilUcall(options: UcallRunOptions = {}): StopUcall {
+    const vcpu = options.vcpu ?? this.vcpu;
     for (;;) {
       const stop = this.stopFrom(vcpu.runSync(options));
       if (stop) return stop;
@@ -109,7 +117,8 @@ export class GuestMachine implements Disposable {
   }
 
   /** Like runUntilUcall, with the guest on its own thread: the event loop runs meanwhile. */
-  async runUntilUcallAsync(vcpu: Vcpu = this.vcpu, options: { timeoutMs?: number } = {}): Promise<StopUcall> {
+  async runUntilUcallAsync(options: UcallRunOptions = {}): Promise<StopUcall> {
+    const vcpu = options.vcpu ?? this.vcpu;
     for (;;) {
       const stop = this.stopFrom(await vcpu.runAsync(options));
       if (stop) return stop;

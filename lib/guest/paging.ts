@@ -1,10 +1,14 @@
-// x86-64 4-level page tables in guest memory: any 4 KiB guest-virtual page to any guest-physical page.
+// x86-64 4-level page tables in guest memory: any guest-virtual page to any guest-physical page, with
+// 2 MiB pages where both addresses and the size allow it (fewer TLB misses: the exit benchmark notices)
+// and 4 KiB pages elsewhere.
 import type { GuestMemory } from '../kvm';
 import { PAGE_SIZE } from './layout';
 
 const PRESENT = 1n << 0n;
 const WRITABLE = 1n << 1n;
 const CACHE_DISABLE = 1n << 4n;
+const LARGE = 1n << 7n;
+const LARGE_PAGE_SIZE = 0x200000;
 const ADDRESS_MASK = 0x000ffffffffff000n;
 
 export interface MapOptions {
@@ -22,7 +26,7 @@ export class PageTables {
     this.root = this.allocate();
   }
 
-  /** Maps [gva, gva + size) to [gpa, gpa + size) with 4 KiB pages. */
+  /** Maps [gva, gva + size) to [gpa, gpa + size). */
   map(gva: number, gpa: number, size: number, options: MapOptions = {}): void {
     if (gva % PAGE_SIZE || gpa % PAGE_SIZE || size % PAGE_SIZE || size <= 0) {
       throw new RangeError(`map needs page-aligned addresses and size (gva 0x${gva.toString(16)} gpa 0x${gpa.toString(16)} size 0x${size.toString(16)})`);
@@ -31,28 +35,52 @@ export class PageTables {
     let flags = PRESENT;
     if (options.writable ?? true) flags |= WRITABLE;
     if (options.uncached) flags |= CACHE_DISABLE;
-    for (let offset = 0; offset < size; offset += PAGE_SIZE) {
-      const table = this.walk(gva + offset, true)!;
-      this.memory.write64(table.entry, BigInt(gpa + offset) | flags);
+    for (let offset = 0; offset < size;) {
+      const va = gva + offset, pa = gpa + offset;
+      if (va % LARGE_PAGE_SIZE === 0 && pa % LARGE_PAGE_SIZE === 0 && size - offset >= LARGE_PAGE_SIZE && this.canMapLarge(va)) {
+        this.memory.write64(this.walk(va, true, 2)!.entry, BigInt(pa) | flags | LARGE);
+        offset += LARGE_PAGE_SIZE;
+      } else {
+        this.memory.write64(this.walk(va, true)!.entry, BigInt(pa) | flags);
+        offset += PAGE_SIZE;
+      }
     }
   }
 
   /** The guest-physical address `gva` maps to, or undefined. */
   translate(gva: number): number | undefined {
-    const table = this.walk(gva, false);
-    if (!table) return undefined;
-    const pte = this.memory.read64(table.entry);
-    if (!(pte & PRESENT)) return undefined;
-    return Number(pte & ADDRESS_MASK) + (gva % PAGE_SIZE);
+    const pde = this.walk(gva, false, 2);
+    if (!pde) return undefined;
+    const pdeValue = this.memory.read64(pde.entry);
+    if (pdeValue & LARGE) return Number(pdeValue & ADDRESS_MASK) + (gva % LARGE_PAGE_SIZE);
+    const pte = this.walk(gva, false);
+    if (!pte) return undefined;
+    const value = this.memory.read64(pte.entry);
+    if (!(value & PRESENT)) return undefined;
+    return Number(value & ADDRESS_MASK) + (gva % PAGE_SIZE);
   }
 
-  /** Finds (or builds) the path to gva's page-table entry; returns that entry's GPA. */
-  private walk(gva: number, create: boolean): { entry: number } | undefined {
+  /** A 2 MiB page fits at va if its page-directory entry is free (no 4 KiB table under it yet). */
+  private canMapLarge(va: number): boolean {
+    const pde = this.walk(va, true, 2)!;
+    return !(this.memory.read64(pde.entry) & PRESENT);
+  }
+
+  /**
+   * Finds (or builds) the path to gva's entry at `level` (1: page table, 2: page directory); returns
+   * that entry's GPA. Undefined when a level is missing (and not created) or is a 2 MiB page above it.
+   */
+  private walk(gva: number, create: boolean, level: 1 | 2 = 1): { entry: number } | undefined {
     let table = this.root;
     const va = BigInt(gva);
-    for (const shift of [39n, 30n, 21n]) {
+    const shifts = level === 1 ? [39n, 30n, 21n] : [39n, 30n];
+    for (const shift of shifts) {
       const entry = table + Number((va >> shift) & 0x1ffn) * 8;
       let value = this.memory.read64(entry);
+      if (value & LARGE) {
+        if (create) throw new RangeError(`0x${gva.toString(16)} is already inside a 2 MiB page`);
+        return undefined;
+      }
       if (!(value & PRESENT)) {
         if (!create) return undefined;
         value = BigInt(this.allocate()) | PRESENT | WRITABLE;
@@ -60,7 +88,8 @@ export class PageTables {
       }
       table = Number(value & ADDRESS_MASK);
     }
-    return { entry: table + Number((va >> 12n) & 0x1ffn) * 8 };
+    const shift = level === 1 ? 12n : 21n;
+    return { entry: table + Number((va >> shift) & 0x1ffn) * 8 };
   }
 
   private allocate(): number {

@@ -68,6 +68,10 @@ export type VcpuExit =
 export type ExitReason = VcpuExit['reason'];
 
 const IO_IN = 0;
+const io = {
+  direction: kvmRunIo.fields.direction.offset, size: kvmRunIo.fields.size.offset, port: kvmRunIo.fields.port.offset,
+  count: kvmRunIo.fields.count.offset, dataOffset: kvmRunIo.fields.dataOffset.offset,
+};
 const XEN_HCALL = 1;
 
 /** Decodes the exit KVM_RUN left in `run` (the kvm_run mapping's bytes). */
@@ -76,11 +80,13 @@ export function decodeExit(run: Uint8Array, view: DataView = viewOf(run)): VcpuE
   const at = kvmRun.exit;
   switch (code) {
     case exitReasons.IO: {
-      const io = kvmRunIo.decode(view, at);
-      const offset = Number(io.dataOffset);
+      // The hot path (every ucall, every PIO): plain DataView reads at the struct's offsets.
+      const size = view.getUint8(at + io.size);
+      const count = view.getUint32(at + io.count, true);
+      const offset = Number(view.getBigUint64(at + io.dataOffset, true));
       return {
-        reason: 'io', direction: io.direction === IO_IN ? 'in' : 'out', port: io.port, size: io.size, count: io.count,
-        data: run.subarray(offset, offset + io.size * io.count),
+        reason: 'io', direction: view.getUint8(at + io.direction) === IO_IN ? 'in' : 'out', port: view.getUint16(at + io.port, true),
+        size, count, data: run.subarray(offset, offset + size * count),
       };
     }
     case exitReasons.MMIO: {

@@ -147,9 +147,10 @@ export class Vcpu implements Disposable {
   }
 
   /** Runs the guest on this thread until its next exit. Blocks the event loop meanwhile. */
-  runSync(options: RunOptions = {}): VcpuExit {
-    this.open();
-    return this.exitFrom(this.runner.runSync(timeoutOf(options)));
+  runSync(options?: RunOptions): VcpuExit {
+    // The hot path: only the cheap JavaScript-side closed check; the shim refuses a closed fd anyway.
+    if (this.closedByUser) throw new ClosedError(`vCPU ${this.id}`);
+    return this.exitFrom(this.runner.runSync(options === undefined ? 0 : timeoutOf(options)));
   }
 
   /** Runs the guest on the vCPU's own thread; resolves with the exit. One run at a time. */
