@@ -70,6 +70,10 @@ class ThreadTimer {
 };
 
 constexpr double kMaxTimeoutMs = 86400000.0;  // a day
+// How long the runner's thread spins for its next job before it sleeps (cheaper than a futex wake when
+// the JavaScript side answers an exit quickly, as it usually does).
+constexpr uint64_t kThreadSpinNs = 100000;
+constexpr double kMaxSpinUs = 10000;
 constexpr uint64_t kMaxYieldTimeoutNs = 60ull * 1000000000ull;
 
 }  // namespace
@@ -184,29 +188,54 @@ Napi::Value VcpuRunner::RunSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(result));
 }
 
-bool VcpuRunner::Submit(Napi::Env env, const Job& job) {
+bool VcpuRunner::Submit(Napi::Env env, const Job& job, bool callerWaits) {
   if (!CheckUsable(env)) return false;
   busy_->store(true);
   kicked_.store(false);
-  onDone_.Ref(env);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    pending_ = job;
-    if (!thread_.joinable()) thread_ = std::thread(&VcpuRunner::ThreadMain, this);
+  if (callerWaits) {
+    handBack_.store(kRunning);
+  } else {
+    handBack_.store(kAbandoned);
+    onDone_.Ref(env);  // the result comes through the event loop: keep it alive meanwhile
   }
-  wake_.notify_one();
+  pending_ = job;
+  jobReady_.store(true);
+  if (!thread_.joinable()) {
+    thread_ = std::thread(&VcpuRunner::ThreadMain, this);
+  } else if (sleeping_.load()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_.notify_one();
+  }
   return true;
 }
 
 Napi::Value VcpuRunner::RunAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint64_t timeoutMs = 0;
-  if (!ArgInteger(info, 0, "timeoutMs", 0, kMaxTimeoutMs, &timeoutMs)) return env.Undefined();
+  uint64_t timeoutMs = 0, spinUs = 0;
+  if (!ArgInteger(info, 0, "timeoutMs", 0, kMaxTimeoutMs, &timeoutMs) ||
+      !ArgInteger(info, 1, "spinUs", 0, kMaxSpinUs, &spinUs)) {
+    return env.Undefined();
+  }
   Job job;
   job.kind = JobKind::kRun;
   job.timeoutNs = timeoutMs * 1000000ull;
-  Submit(env, job);
-  return env.Undefined();
+  if (!Submit(env, job, spinUs > 0)) return env.Undefined();
+  if (spinUs == 0) return env.Undefined();
+  const uint64_t deadline = MonotonicNs() + spinUs * 1000;
+  for (;;) {
+    if (handBack_.load() == kDone) break;
+    if (MonotonicNs() >= deadline) {
+      int expected = kRunning;
+      if (handBack_.compare_exchange_strong(expected, kAbandoned)) {
+        onDone_.Ref(env);  // the result now comes through the event loop: keep it alive meanwhile
+        return env.Undefined();
+      }
+      break;  // it finished just now
+    }
+    __builtin_ia32_pause();
+  }
+  busy_->store(false);
+  return Napi::Number::New(env, static_cast<double>(result_));
 }
 
 Napi::Value VcpuRunner::YieldAsync(const Napi::CallbackInfo& info) {
@@ -219,7 +248,7 @@ Napi::Value VcpuRunner::YieldAsync(const Napi::CallbackInfo& info) {
   job.kind = JobKind::kYield;
   job.yieldNs = ns;
   job.timeoutNs = timeoutMs * 1000000ull;
-  Submit(env, job);
+  Submit(env, job, false);
   return env.Undefined();
 }
 
@@ -230,15 +259,8 @@ void VcpuRunner::ThreadMain() {
   sigdelset(&mask, KickSignal());
   pthread_sigmask(SIG_SETMASK, &mask, nullptr);
   threadTid_.store(CurrentTid());
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || pending_.kind != JobKind::kNone; });
-      if (stopping_) return;
-      job = pending_;
-      pending_ = Job();
-    }
+  Job job;
+  while (NextJob(&job)) {
     long result = 0;
     if (job.kind == JobKind::kRun) {
       result = RunOnThisThread(job.timeoutNs);
@@ -246,8 +268,32 @@ void VcpuRunner::ThreadMain() {
       uint64_t timeout = job.timeoutNs ? job.timeoutNs : kMaxYieldTimeoutNs;
       result = static_cast<long>(YieldUntilRunDelay(job.yieldNs, timeout));
     }
-    Deliver(result);
+    Finish(result);
   }
+}
+
+bool VcpuRunner::NextJob(Job* job) {
+  const uint64_t spinUntil = MonotonicNs() + kThreadSpinNs;
+  while (!jobReady_.load() && !stopping_.load() && MonotonicNs() < spinUntil) __builtin_ia32_pause();
+  if (!jobReady_.load() && !stopping_.load()) {
+    // Sleep. sleeping_ is set before jobReady_ is checked again, and Submit sets jobReady_ before it
+    // checks sleeping_, so one of the two always sees the other (and the notify takes the mutex).
+    std::unique_lock<std::mutex> lock(mutex_);
+    sleeping_.store(true);
+    wake_.wait(lock, [this] { return jobReady_.load() || stopping_.load(); });
+    sleeping_.store(false);
+  }
+  if (stopping_.load()) return false;
+  *job = pending_;
+  jobReady_.store(false);
+  return true;
+}
+
+void VcpuRunner::Finish(long result) {
+  result_ = result;
+  int expected = kRunning;
+  if (handBack_.compare_exchange_strong(expected, kDone)) return;  // the caller is still spinning: it takes it
+  Deliver(result);
 }
 
 void VcpuRunner::Deliver(long result) {
@@ -284,7 +330,7 @@ void VcpuRunner::Stop() {
   closed_ = true;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true);
   }
   wake_.notify_one();
   // A run in progress ends at the kick; keep kicking until the thread has left (the signal can arrive

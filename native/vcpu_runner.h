@@ -2,6 +2,12 @@
 // (runAsync, yieldAsync), so that the JavaScript event loop stays free while the guest runs: timers,
 // a watchdog and the test logic go on meanwhile. Results come back through a thread-safe function.
 //
+// The hand-off between the two threads spins briefly before it sleeps, because each exit costs a few
+// microseconds of KVM work and a sleep/wake pair costs more than that: the runner's thread waits up to
+// kThreadSpinNs for the next job, and runAsync waits up to `spinUs` for the run to end, returning its
+// result at once if it does (the guest still ran on the runner's thread; only the slow path goes
+// through the thread-safe function and the event loop).
+//
 // kick() ends a run promptly from any thread: it sets kvm_run.immediate_exit (covers a run that is
 // about to start) and sends a signal to the thread inside KVM_RUN (covers a run in progress).
 //
@@ -50,10 +56,15 @@ class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
   Napi::Value ThreadId(const Napi::CallbackInfo& info);
 
   bool CheckUsable(Napi::Env env);
-  bool Submit(Napi::Env env, const Job& job);
+  // Publishes a job to the runner's thread; `callerWaits`: the caller spins for the result first.
+  bool Submit(Napi::Env env, const Job& job, bool callerWaits);
   // KVM_RUN on the calling thread until an exit, a kick or the timeout (0: none).
   long RunOnThisThread(uint64_t timeoutNs);
   void ThreadMain();
+  // Waits for the next job (spinning first); false when stopping.
+  bool NextJob(Job* job);
+  // The job's result: to the spinning runAsync caller if it still waits, else through onDone.
+  void Finish(long result);
   void Deliver(long result);
   void KickNow();
   void Stop();
@@ -73,9 +84,17 @@ class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
   std::atomic<pid_t> threadTid_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
-  Job pending_;
-  bool stopping_ = false;
+  Job pending_;                              // written before jobReady_ is set
+  std::atomic<bool> jobReady_{false};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stopping_{false};
   bool closed_ = false;
+
+  // The hand-back of one async job: kRunning -> kDone (caller still spinning, it takes result_) or
+  // kRunning -> kAbandoned (the caller stopped spinning; the result goes through onDone).
+  enum HandBack : int { kRunning, kDone, kAbandoned };
+  std::atomic<int> handBack_{kRunning};
+  long result_ = 0;
 };
 
 }  // namespace kvmxen

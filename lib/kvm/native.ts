@@ -24,8 +24,11 @@ export interface Mapping {
 export interface VcpuRunner {
   /** KVM_RUN on this thread: 0, -EINTR (kicked), -ETIMEDOUT, or -errno. */
   runSync(timeoutMs: number): number;
-  /** KVM_RUN on the runner's own thread; the result goes to onDone. */
-  runAsync(timeoutMs: number): void;
+  /**
+   * KVM_RUN on the runner's own thread. Waits up to spinUs for it to end: returns the result then, or
+   * undefined, in which case the result goes to onDone through the event loop.
+   */
+  runAsync(timeoutMs: number, spinUs: number): number | undefined;
   /** sched_yield() on the runner's thread until its run delay grew by ns; growth or -errno to onDone. */
   yieldAsync(ns: number, timeoutMs: number): void;
   kick(): void;

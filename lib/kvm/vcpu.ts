@@ -24,6 +24,13 @@ export interface RunOptions {
 
 const { EINTR, ETIMEDOUT } = os.constants.errno;
 
+// runAsync waits this long for a run to end before it hands the wait to the event loop: most exits take
+// a few microseconds, far less than a thread wake-up through the event loop.
+const ASYNC_SPIN_US = 50;
+// ...but never for longer than this in a row, so that timers and I/O get their turn even when a guest
+// exits constantly: then one result goes through the event loop.
+const EVENT_LOOP_TURN_MS = 2;
+
 // Vcpus with an async job in flight stay reachable until it ends, whatever the caller holds.
 const inFlight = new Set<Vcpu>();
 
@@ -39,6 +46,8 @@ export class Vcpu implements Disposable {
   private readonly runner: VcpuRunner;
   private pending: Pending | undefined;
   private closedByUser = false;
+  /** When the current run of results returned without the event loop began (0: none). */
+  private spinningSince = 0;
 
   constructor(readonly vm: Vm, readonly id: number, readonly handle: FdHandle, mmapSize: number) {
     const mapping = native.mapVcpuRun(handle, mmapSize);
@@ -153,13 +162,32 @@ export class Vcpu implements Disposable {
     return this.exitFrom(this.runner.runSync(options === undefined ? 0 : timeoutOf(options)));
   }
 
-  /** Runs the guest on the vCPU's own thread; resolves with the exit. One run at a time. */
+  /**
+   * Runs the guest on the vCPU's own thread and resolves with the exit; the event loop stays free while
+   * the guest runs (see ASYNC_SPIN_US for the short exits). One run at a time.
+   */
   runAsync(options: RunOptions = {}): Promise<VcpuExit> {
     this.open();
+    if (this.pending) return Promise.reject(new Error(`vCPU ${this.id} is busy: one run at a time`));
     const timeoutMs = timeoutOf(options);
-    return new Promise<VcpuExit>((resolve, reject) => {
-      this.startJob({ kind: 'run', resolve, reject }, () => this.runner.runAsync(timeoutMs));
-    });
+    const now = performance.now();
+    if (this.spinningSince === 0) this.spinningSince = now;
+    const spinUs = now - this.spinningSince < EVENT_LOOP_TURN_MS ? ASYNC_SPIN_US : 0;
+    let result: number | undefined;
+    try {
+      result = this.runner.runAsync(timeoutMs, spinUs);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    if (result !== undefined) {
+      try {
+        return Promise.resolve(this.exitFrom(result));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    }
+    this.spinningSince = 0;
+    return new Promise<VcpuExit>((resolve, reject) => this.await({ kind: 'run', resolve, reject }));
   }
 
   /** Ends a run in progress (it resolves with { reason: 'kicked' }); does nothing when idle. */
@@ -173,9 +201,9 @@ export class Vcpu implements Disposable {
    */
   yieldUntilRunDelay(ns: number, timeoutMs = 10000): Promise<number> {
     this.open();
-    return new Promise<number>((resolve, reject) => {
-      this.startJob({ kind: 'yield', resolve, reject }, () => this.runner.yieldAsync(ns, timeoutMs));
-    });
+    if (this.pending) return Promise.reject(new Error(`vCPU ${this.id} is busy: one run at a time`));
+    this.runner.yieldAsync(ns, timeoutMs);
+    return new Promise<number>((resolve, reject) => this.await({ kind: 'yield', resolve, reject }));
   }
 
   /** The OS thread that runs async jobs (0 before the first one). */
@@ -196,9 +224,8 @@ export class Vcpu implements Disposable {
     this.close();
   }
 
-  private startJob(pending: Pending, start: () => void): void {
-    if (this.pending) throw new Error(`vCPU ${this.id} is busy: one run at a time`);
-    start();  // throws (closed, busy) before anything is recorded
+  /** Records the job whose result will come through the event loop (finish()). */
+  private await(pending: Pending): void {
     this.pending = pending;
     inFlight.add(this);
   }
