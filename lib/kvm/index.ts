@@ -8,3 +8,4 @@ export { KvmError, ClosedError, errnoName } from './errors';
 export { decodeExit, describeExit, exitReasons, type VcpuExit, type IoExit, type MmioExit, type XenHypercallExit } from './exits';
 export { capabilities, xenHvmFlags, decodeXenHvmCaps, type CapabilityName, type XenHvmFlag, type XenHvmCaps } from './caps';
 export { allRequests, requestInfo, type RequestName } from './requests';
+export { IoctlRepeater, type RepeatedIoctl } from './ioctl-loop';

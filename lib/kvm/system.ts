@@ -49,14 +49,12 @@ export class Kvm implements Disposable {
 
   /** KVM_GET_SUPPORTED_CPUID: what a vCPU may be given with KVM_SET_CPUID2. */
   supportedCpuid(): CpuidEntry[] {
-    const bytes = new Uint8Array(flexHeader.size + MAX_CPUID_ENTRIES * kvmCpuidEntry2.size);
-    const view = viewOf(bytes);
-    flexHeader.set(view, 0, 'count', MAX_CPUID_ENTRIES);
-    ioctl(this.open(), 'KVM_GET_SUPPORTED_CPUID', bytes);
-    const count = flexHeader.get(view, 0, 'count');
-    const entries: CpuidEntry[] = [];
-    for (let i = 0; i < count; i++) entries.push(kvmCpuidEntry2.decode(view, flexHeader.size + i * kvmCpuidEntry2.size));
-    return entries;
+    return this.cpuidList('KVM_GET_SUPPORTED_CPUID');
+  }
+
+  /** KVM_GET_SUPPORTED_HV_CPUID: the Hyper-V leaves KVM can emulate. */
+  supportedHvCpuid(): CpuidEntry[] {
+    return this.cpuidList('KVM_GET_SUPPORTED_HV_CPUID');
   }
 
   createVm(type = 0): Vm {
@@ -71,6 +69,17 @@ export class Kvm implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  private cpuidList(request: 'KVM_GET_SUPPORTED_CPUID' | 'KVM_GET_SUPPORTED_HV_CPUID'): CpuidEntry[] {
+    const bytes = new Uint8Array(flexHeader.size + MAX_CPUID_ENTRIES * kvmCpuidEntry2.size);
+    const view = viewOf(bytes);
+    flexHeader.set(view, 0, 'count', MAX_CPUID_ENTRIES);
+    ioctl(this.open(), request, bytes);
+    const count = flexHeader.get(view, 0, 'count');
+    const entries: CpuidEntry[] = [];
+    for (let i = 0; i < count; i++) entries.push(kvmCpuidEntry2.decode(view, flexHeader.size + i * kvmCpuidEntry2.size));
+    return entries;
   }
 
   private open(): FdHandle {

@@ -3,6 +3,7 @@ import { capabilities, type CapabilityName } from './caps';
 import { ClosedError } from './errors';
 import type { EventFd } from './eventfd';
 import { viewOf, type Values } from './layout';
+import { IoctlRepeater, type RepeatedIoctl } from './ioctl-loop';
 import { GuestMemory, MemoryRegion } from './memory';
 import type { FdHandle } from './native';
 import { ioctl, ioctlCreate, tryIoctl, type RequestName } from './requests';
@@ -147,6 +148,11 @@ export class Vm implements Disposable {
   /** Like ioctl(), but returns -errno instead of throwing. */
   tryIoctl(name: RequestName, arg?: number | Uint8Array): number {
     return tryIoctl(this.open(), name, arg);
+  }
+
+  /** Starts a thread that repeats VM ioctls until stopped (see IoctlRepeater). */
+  repeatIoctls(entries: readonly RepeatedIoctl[]): IoctlRepeater {
+    return new IoctlRepeater(this.open(), entries);
   }
 
   /** Closes the vCPUs, the VM fd, and releases guest memory once the kernel no longer uses it. */

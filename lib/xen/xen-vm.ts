@@ -1,0 +1,103 @@
+// The Xen side of a VM (VM fd): KVM_XEN_HVM_CONFIG, the VM attributes, outbound event channels and
+// KVM_XEN_HVM_EVTCHN_SEND.
+import type { EventFd, Vm } from '../kvm';
+import { XEN_EVTCHN_PRIORITY_2LEVEL } from '../kvm';
+import { xenHvmFlags } from '../kvm/caps';
+import { evtchnStat } from './abi';
+import {
+  decodeHvmAttr, encodeHvmAttr, type HvmAttributeName, type HvmAttributeValue,
+} from './attributes';
+import { evtchnFlags, hvmAttrType, kvmIrqRoutingXenEvtchn, kvmXenHvmAttr, kvmXenHvmConfig } from './uapi';
+
+/** The flags KVM_XEN_HVM_CONFIG accepts as input (others are capability bits only). */
+export type XenConfigFlag = 'INTERCEPT_HCALL' | 'EVTCHN_SEND' | 'PVCLOCK_TSC_UNSTABLE';
+
+export interface XenConfig {
+  /** The MSR through which the guest asks for a hypercall page; non-zero enables Xen emulation. */
+  msr: number;
+  flags?: readonly XenConfigFlag[];
+}
+
+/** An event channel the guest sends on (EVTCHNOP_send), and where KVM delivers it. */
+export interface OutboundPort {
+  sendPort: number;
+  /** 'interdomain' (KVM's loopback or eventfd) or 'ipi' (deliver.port must equal sendPort). */
+  type: 'interdomain' | 'ipi';
+  deliver: { port: number; vcpu: number; priority?: number } | { eventfd: EventFd };
+}
+
+/** A target of KVM_XEN_HVM_EVTCHN_SEND: a port on a vCPU. */
+export interface EvtchnTarget {
+  port: number;
+  vcpu: number;
+  priority?: number;
+}
+
+export class XenVm {
+  constructor(readonly vm: Vm) {}
+
+  configure(config: XenConfig): void {
+    const flags = (config.flags ?? []).reduce((bits, name) => bits | xenHvmFlags[name], 0);
+    this.vm.ioctl('KVM_XEN_HVM_CONFIG', kvmXenHvmConfig.encode({ flags, msr: config.msr }));
+  }
+
+  set<N extends HvmAttributeName>(name: N, value: HvmAttributeValue<N>): void {
+    this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', encodeHvmAttr(name, value));
+  }
+
+  get<N extends HvmAttributeName>(name: N): HvmAttributeValue<N> {
+    const bytes = encodeHvmAttr(name, zeroOf(name) as HvmAttributeValue<N>);
+    this.vm.ioctl('KVM_XEN_HVM_GET_ATTR', bytes);
+    return decodeHvmAttr(name, bytes);
+  }
+
+  /** Registers an outbound port (KVM_XEN_ATTR_TYPE_EVTCHN). */
+  assignEvtchn(port: OutboundPort): void {
+    this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', encodeEvtchn(port, evtchnFlags.ASSIGN));
+  }
+
+  /** Changes an outbound port's target vCPU or priority (the type and ports must stay the same). */
+  updateEvtchn(port: OutboundPort): void {
+    this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', encodeEvtchn(port, evtchnFlags.UPDATE));
+  }
+
+  deassignEvtchn(sendPort: number): void {
+    this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', kvmXenHvmAttr.encode({ type: hvmAttrType.EVTCHN, sendPort, evtchnFlags: evtchnFlags.DEASSIGN }));
+  }
+
+  /** Removes every outbound port. */
+  resetEvtchns(): void {
+    this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', kvmXenHvmAttr.encode({ type: hvmAttrType.EVTCHN, evtchnFlags: evtchnFlags.RESET }));
+  }
+
+  /** Raises an event channel on a vCPU (KVM_XEN_HVM_EVTCHN_SEND). */
+  sendEvtchn(target: EvtchnTarget): void {
+    this.vm.ioctl('KVM_XEN_HVM_EVTCHN_SEND', encodeTarget(target));
+  }
+
+  /** Like sendEvtchn, but returns -errno instead of throwing (for loops that race other threads). */
+  trySendEvtchn(target: EvtchnTarget): number {
+    return this.vm.tryIoctl('KVM_XEN_HVM_EVTCHN_SEND', encodeTarget(target));
+  }
+}
+
+function zeroOf(name: HvmAttributeName): boolean | number | bigint {
+  switch (name) {
+    case 'LONG_MODE': case 'RUNSTATE_UPDATE_FLAG': return false;
+    case 'SHARED_INFO': case 'SHARED_INFO_HVA': return 0n;
+    default: return 0;
+  }
+}
+
+export function encodeTarget(target: EvtchnTarget): Uint8Array {
+  return kvmIrqRoutingXenEvtchn.encode({ port: target.port, vcpu: target.vcpu, priority: target.priority ?? XEN_EVTCHN_PRIORITY_2LEVEL });
+}
+
+function encodeEvtchn(port: OutboundPort, flags: number): Uint8Array {
+  const common = { type: hvmAttrType.EVTCHN, sendPort: port.sendPort, evtchnType: evtchnStat[port.type], evtchnFlags: flags };
+  if ('eventfd' in port.deliver) {
+    return kvmXenHvmAttr.encode({ ...common, deliverEventfdPort: 0, deliverEventfdFd: port.deliver.eventfd.fd });
+  }
+  const { port: deliverPort, vcpu, priority = XEN_EVTCHN_PRIORITY_2LEVEL } = port.deliver;
+  return kvmXenHvmAttr.encode({ ...common, deliverPort, deliverVcpu: vcpu, deliverPriority: priority });
+}
