@@ -9,7 +9,8 @@ GUEST_CC := gcc
 GUEST_CFLAGS := -O2 -g -std=gnu11 -ffreestanding -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
 	-mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables -fcf-protection=none \
 	-Wall -Wextra -Werror -I $(RUNTIME_DIR)
-GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(RUNTIME_DIR)/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(RUNTIME_DIR)/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack \
+	-Wl,--no-warn-rwx-segments
 
 RUNTIME_SOURCES := $(wildcard $(RUNTIME_DIR)/*.c) $(wildcard $(RUNTIME_DIR)/*.S)
 RUNTIME_OBJECTS := $(patsubst $(RUNTIME_DIR)/%,$(GUEST_BUILD)/runtime/%.o,$(RUNTIME_SOURCES))

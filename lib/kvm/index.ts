@@ -9,3 +9,4 @@ export { decodeExit, describeExit, exitReasons, type VcpuExit, type IoExit, type
 export { capabilities, xenHvmFlags, decodeXenHvmCaps, type CapabilityName, type XenHvmFlag, type XenHvmCaps } from './caps';
 export { allRequests, requestInfo, type RequestName } from './requests';
 export { IoctlRepeater, type RepeatedIoctl } from './ioctl-loop';
+export { dumpVcpu } from './dump';

@@ -1,0 +1,98 @@
+// The host's loop of xen_shinfo_test: run the guest (on its own thread, so the watchdog can fire),
+// answer each sync point with its stage handler, and report one TAP line per stage.
+import { describeExit } from '../../lib/kvm';
+import { type Tap, TestFailure, testAssert } from '../lib/ksft';
+import { Stage, stageNames, TEST_GUEST_SAW_IRQ } from './constants';
+import type { ShinfoTest } from './setup';
+import { stageHandlers } from './stages';
+
+export function stageLabel(stage: number): string {
+  return `stage ${stage} ${stageNames[stage] ?? 'unknown'}`;
+}
+
+/** Why a stage is skipped after upstream's `goto done` at `stage`: the capability it lacks. */
+function skipReason(stage: number): string {
+  if (stage <= Stage.TEST_RUNSTATE_offline) return 'KVM_CAP_XEN_HVM lacks KVM_XEN_HVM_CONFIG_RUNSTATE';
+  if (stage <= Stage.TEST_EVTCHN_SLOWPATH) return 'KVM_CAP_XEN_HVM lacks KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL';
+  return 'KVM_CAP_XEN_HVM lacks KVM_XEN_HVM_CONFIG_EVTCHN_SEND';
+}
+
+/** Tracks the stage in progress, so every failure names the stage it happened in. */
+class StageReport {
+  current = -1;
+  private pollTimeouts = 0;
+
+  constructor(private readonly tap: Tap) {}
+
+  /** The guest synced `stage`: the stage in progress has passed. */
+  begin(stage: number): void {
+    if (stage === this.current) {
+      this.pollTimeouts++;  // only TEST_LOCKING_POLL_TIMEOUT repeats
+      return;
+    }
+    if (this.current >= 0) this.passCurrent();
+    // TEST_LOCKING_POLL_TIMEOUT is optional: the guest skips it when no timer event was dropped.
+    for (let skipped = this.current + 1; skipped < stage; skipped++) {
+      this.tap.pass(`${stageLabel(skipped)} (optional sync point, not needed this run)`);
+    }
+    this.current = stage;
+  }
+
+  passCurrent(): void {
+    const note = this.current === Stage.TEST_LOCKING_POLL_TIMEOUT && this.pollTimeouts > 0 ? ` (timer re-armed ${this.pollTimeouts + 1} times)` : '';
+    this.tap.pass(`${stageLabel(this.current)}${note}`);
+  }
+
+  /** Upstream's `goto done` at the current stage: it and the rest are skipped. */
+  skipRest(): void {
+    for (let stage = this.current; stage <= Stage.TEST_DONE; stage++) this.tap.skip(stageLabel(stage), skipReason(this.current));
+  }
+
+  fail(error: unknown): never {
+    const details = error instanceof TestFailure ? [...error.details] : [];
+    const message = error instanceof Error ? error.message : String(error);
+    const stage = Math.max(this.current, 0);
+    this.tap.fail(stageLabel(stage), [message.split('\n')[0]!, ...message.split('\n').slice(1), ...details]);
+    throw new TestFailure(`${stageLabel(stage)} failed: ${message.split('\n')[0]}`);
+  }
+}
+
+export async function runStages(t: ShinfoTest, tap: Tap): Promise<void> {
+  const report = new StageReport(tap);
+  try {
+    await loop(t, report);
+  } catch (error) {
+    report.fail(error);
+  }
+}
+
+async function loop(t: ShinfoTest, report: StageReport): Promise<void> {
+  for (;;) {
+    const exit = await t.vcpu.runAsync();
+    const fired = t.watchdog.takeFired();
+    if (fired) throw new TestFailure(fired);
+    const ucall = t.machine.ucallOf(exit);
+    if (!ucall) throw new TestFailure(`Wanted KVM exit reason: 2 (KVM_EXIT_IO), got: ${describeExit(exit)}`);
+    if (ucall.cmd === 'print') continue;
+    if (ucall.cmd === 'done') break;
+    if (ucall.cmd !== 'sync') throw new TestFailure(`Unknown ucall ${ucall.cmd}`);
+
+    if (t.features.doRunstateTests) testAssert(t.rs.timesAddUp(), "runstate times don't add up");
+
+    const stage = Number(ucall.args[0]);
+    if (stage === TEST_GUEST_SAW_IRQ) {
+      testAssert(t.evtchnIrqExpected, 'Unexpected event channel IRQ');
+      t.evtchnIrqExpected = false;
+      continue;
+    }
+    const handler = stageHandlers[stage];
+    if (!handler) throw new TestFailure(`Unknown stage ${stage} from the guest`);
+    if (handler.previousIrqSeen) testAssert(!t.evtchnIrqExpected, handler.previousIrqSeen);
+    report.begin(stage);
+    if ((await handler.run(t)) === 'done') {
+      if (stage === Stage.TEST_DONE) report.passCurrent();
+      else report.skipRest();
+      return;
+    }
+  }
+}

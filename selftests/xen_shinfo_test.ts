@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// xen_shinfo_test: the TypeScript port of the kernel's tools/testing/selftests/kvm/x86/xen_shinfo_test.c
+// (6.12). Runs as a kselftest-style program: TAP 13 on stdout, exit 0 pass / 1 fail / 4 skip.
+//
+//   node dist/selftests/xen_shinfo_test.js [-v|--verbose]
+import { Kvm } from '../lib/kvm';
+import { runSelftest, type Tap } from './lib/ksft';
+import { finalCheckNames, stageNames } from './xen_shinfo/constants';
+import { finalChecks } from './xen_shinfo/final-checks';
+import { runStages } from './xen_shinfo/run';
+import { setUp } from './xen_shinfo/setup';
+
+export async function xenShinfoTest(tap: Tap, verbose: boolean): Promise<void> {
+  const kvm = Kvm.open();
+  try {
+    const test = setUp(kvm, verbose, (message) => { if (verbose) tap.diag(message); });
+    try {
+      tap.plan(stageNames.length + finalCheckNames.length);
+      await runStages(test, tap);
+      finalChecks(test, tap);
+    } finally {
+      test.close();
+    }
+  } finally {
+    kvm.close();
+  }
+}
+
+if (require.main === module) {
+  const verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
+  runSelftest((tap) => xenShinfoTest(tap, verbose)).then((code) => { process.exitCode = code; });
+}
