@@ -84,6 +84,7 @@ Napi::Function VcpuRunner::Define(Napi::Env env) {
                          InstanceMethod<&VcpuRunner::RunSync>("runSync"),
                          InstanceMethod<&VcpuRunner::RunAsync>("runAsync"),
                          InstanceMethod<&VcpuRunner::YieldAsync>("yieldAsync"),
+                         InstanceMethod<&VcpuRunner::Ioctl>("ioctl"),
                          InstanceMethod<&VcpuRunner::Kick>("kick"),
                          InstanceMethod<&VcpuRunner::CloseMethod>("close"),
                          InstanceAccessor<&VcpuRunner::Busy>("busy"),
@@ -238,6 +239,37 @@ Napi::Value VcpuRunner::RunAsync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(result_));
 }
 
+Napi::Value VcpuRunner::Ioctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!vcpu_) return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "not a VcpuRunner made with a vCPU handle");
+  const RequestSpec* spec = RequestFromArg(info, 0);
+  if (spec == nullptr) return env.Undefined();
+  if ((spec->kinds & kKindVcpu) == 0 || spec->createsKind != 0 || spec->number == KVM_RUN) {
+    return ThrowTypeError(env, "ERR_KVM_WRONG_FD_KIND", std::string(spec->name) + " is not a vCPU ioctl the runner performs");
+  }
+  Job job;
+  job.kind = JobKind::kIoctl;
+  job.request = spec;
+  if (!ReadIoctlArgument(info, 1, *spec, &job.argument)) return env.Undefined();
+  IoctlResult outcome;
+  if (closed_) return ThrowStateError(env, "ERR_KVM_CLOSED", "the vCPU runner is closed");
+  if (!thread_.joinable() || busy_->load()) {
+    // No runner thread yet (the caller's thread runs the vCPU), or a run in progress: the kernel
+    // serialises on the vCPU mutex either way.
+    outcome = PerformIoctl(*vcpu_, *spec, job.argument);
+  } else {
+    // The argument's bytes stay valid: this call waits until the thread is done with them.
+    if (!Submit(env, job, true)) return env.Undefined();
+    while (handBack_.load() != kDone) {
+      __builtin_ia32_pause();
+    }
+    busy_->store(false);
+    outcome = ioctlOutcome_;
+  }
+  if (!outcome.refusal.empty()) return ThrowRangeError(env, "ERR_KVM_BAD_ADDRESS", outcome.refusal);
+  return Napi::Number::New(env, static_cast<double>(outcome.result));
+}
+
 Napi::Value VcpuRunner::YieldAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t ns = 0, timeoutMs = 0;
@@ -264,6 +296,9 @@ void VcpuRunner::ThreadMain() {
     long result = 0;
     if (job.kind == JobKind::kRun) {
       result = RunOnThisThread(job.timeoutNs);
+    } else if (job.kind == JobKind::kIoctl) {
+      ioctlOutcome_ = PerformIoctl(*vcpu_, *job.request, job.argument);
+      result = ioctlOutcome_.result;
     } else {
       uint64_t timeout = job.timeoutNs ? job.timeoutNs : kMaxYieldTimeoutNs;
       result = static_cast<long>(YieldUntilRunDelay(job.yieldNs, timeout));

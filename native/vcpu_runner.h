@@ -11,6 +11,11 @@
 // kick() ends a run promptly from any thread: it sets kvm_run.immediate_exit (covers a run that is
 // about to start) and sends a signal to the thread inside KVM_RUN (covers a run in progress).
 //
+// ioctl() performs a vCPU ioctl on the thread that runs the vCPU once that thread exists, as VMMs do
+// (QEMU's run_on_cpu): KVM ties some per-vCPU state to the calling task — the Xen runstate attributes
+// reset the steal-time baseline from `current`'s run delay — so an attribute set from another thread
+// would skew the next runstate update.
+//
 // Results: 0 (an exit to decode from kvm_run), -EINTR (kicked), -ETIMEDOUT (the run's own timeout
 // passed), another -errno (KVM_RUN failed). Stray signals (e.g. SIGCHLD on the JavaScript thread) do not
 // end a run: it is re-entered.
@@ -27,6 +32,7 @@
 
 #include "addon_state.h"
 #include "fd_handle.h"
+#include "ioctl.h"
 #include "mapping.h"
 
 namespace kvmxen {
@@ -40,9 +46,11 @@ class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
   void CleanUp() override;
 
  private:
-  enum class JobKind { kNone, kRun, kYield };
+  enum class JobKind { kNone, kRun, kYield, kIoctl };
   struct Job {
     JobKind kind = JobKind::kNone;
+    const RequestSpec* request = nullptr;
+    IoctlArgument argument;
     uint64_t timeoutNs = 0;
     uint64_t yieldNs = 0;
   };
@@ -50,6 +58,7 @@ class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
   Napi::Value RunSync(const Napi::CallbackInfo& info);
   Napi::Value RunAsync(const Napi::CallbackInfo& info);
   Napi::Value YieldAsync(const Napi::CallbackInfo& info);
+  Napi::Value Ioctl(const Napi::CallbackInfo& info);
   Napi::Value Kick(const Napi::CallbackInfo& info);
   Napi::Value CloseMethod(const Napi::CallbackInfo& info);
   Napi::Value Busy(const Napi::CallbackInfo& info);
@@ -95,6 +104,7 @@ class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
   enum HandBack : int { kRunning, kDone, kAbandoned };
   std::atomic<int> handBack_{kRunning};
   long result_ = 0;
+  IoctlResult ioctlOutcome_;  // of a kIoctl job, with the shim's refusal if any
 };
 
 }  // namespace kvmxen

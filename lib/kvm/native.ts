@@ -31,6 +31,8 @@ export interface VcpuRunner {
   runAsync(timeoutMs: number, spinUs: number): number | undefined;
   /** sched_yield() on the runner's thread until its run delay grew by ns; growth or -errno to onDone. */
   yieldAsync(ns: number, timeoutMs: number): void;
+  /** A vCPU ioctl on the thread that runs the vCPU (see vcpu_runner.h); result or -errno. */
+  ioctl(request: number, arg?: number | ArrayBufferView | ArrayBuffer): number;
   kick(): void;
   close(): void;
   readonly busy: boolean;

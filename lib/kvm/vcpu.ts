@@ -6,7 +6,7 @@ import { check, ClosedError, KvmError } from './errors';
 import { decodeExit, type VcpuExit } from './exits';
 import { viewOf, type PartialValues, type Values } from './layout';
 import { native, type FdHandle, type Mapping, type VcpuRunner } from './native';
-import { ioctl, tryIoctl, type RequestName } from './requests';
+import { requestIndex, type RequestName } from './requests';
 import type { CpuidEntry } from './system';
 import {
   flexHeader, KVM_LAPIC_STATE_SIZE, kvmCpuidEntry2, kvmMpState, kvmMsrEntry, kvmRegs, kvmSregs, kvmVcpuEvents,
@@ -69,36 +69,36 @@ export class Vcpu implements Disposable {
 
   getRegs(): Regs {
     const bytes = new Uint8Array(kvmRegs.size);
-    ioctl(this.open(), 'KVM_GET_REGS', bytes);
+    this.ioctl('KVM_GET_REGS', bytes);
     return kvmRegs.decode(bytes);
   }
 
   /** Sets the given registers; the others keep their values. */
   setRegs(values: PartialValues<typeof kvmRegs.fields>): void {
     const bytes = new Uint8Array(kvmRegs.size);
-    ioctl(this.open(), 'KVM_GET_REGS', bytes);
+    this.ioctl('KVM_GET_REGS', bytes);
     kvmRegs.write(viewOf(bytes), 0, values);
-    ioctl(this.open(), 'KVM_SET_REGS', bytes);
+    this.ioctl('KVM_SET_REGS', bytes);
   }
 
   getSregs(): Sregs {
     const bytes = new Uint8Array(kvmSregs.size);
-    ioctl(this.open(), 'KVM_GET_SREGS', bytes);
+    this.ioctl('KVM_GET_SREGS', bytes);
     return kvmSregs.decode(bytes);
   }
 
   /** Sets the given special registers (segments may be partial); the others keep their values. */
   setSregs(values: PartialValues<typeof kvmSregs.fields>): void {
     const bytes = new Uint8Array(kvmSregs.size);
-    ioctl(this.open(), 'KVM_GET_SREGS', bytes);
+    this.ioctl('KVM_GET_SREGS', bytes);
     kvmSregs.write(viewOf(bytes), 0, values);
-    ioctl(this.open(), 'KVM_SET_SREGS', bytes);
+    this.ioctl('KVM_SET_SREGS', bytes);
   }
 
   /** Reads MSRs; throws if KVM could not read all of them. */
   getMsrs(indices: readonly number[]): Map<number, bigint> {
     const bytes = this.encodeMsrs(indices.map((index) => ({ index, data: 0n })));
-    const read = ioctl(this.open(), 'KVM_GET_MSRS', bytes);
+    const read = this.ioctl('KVM_GET_MSRS', bytes);
     if (read !== indices.length) throw new KvmError('ioctl', os.constants.errno.EINVAL, 'KVM_GET_MSRS', `MSR 0x${indices[read]?.toString(16)} is not readable`);
     const view = viewOf(bytes);
     return new Map(indices.map((index, i) => [index, kvmMsrEntry.get(view, flexHeader.size + i * kvmMsrEntry.size, 'data')]));
@@ -106,7 +106,7 @@ export class Vcpu implements Disposable {
 
   /** Writes MSRs; throws if KVM refused one of them. */
   setMsrs(entries: ReadonlyArray<readonly [index: number, value: bigint]>): void {
-    const written = ioctl(this.open(), 'KVM_SET_MSRS', this.encodeMsrs(entries.map(([index, data]) => ({ index, data }))));
+    const written = this.ioctl('KVM_SET_MSRS', this.encodeMsrs(entries.map(([index, data]) => ({ index, data }))));
     if (written !== entries.length) throw new KvmError('ioctl', os.constants.errno.EINVAL, 'KVM_SET_MSRS', `MSR 0x${entries[written]?.[0].toString(16)} was refused`);
   }
 
@@ -115,44 +115,48 @@ export class Vcpu implements Disposable {
     const view = viewOf(bytes);
     flexHeader.set(view, 0, 'count', entries.length);
     entries.forEach((entry, i) => kvmCpuidEntry2.write(view, flexHeader.size + i * kvmCpuidEntry2.size, entry));
-    ioctl(this.open(), 'KVM_SET_CPUID2', bytes);
+    this.ioctl('KVM_SET_CPUID2', bytes);
   }
 
   /** The in-kernel LAPIC's 1 KiB register page (KVM_GET_LAPIC). */
   getLapic(): Uint8Array {
     const bytes = new Uint8Array(KVM_LAPIC_STATE_SIZE);
-    ioctl(this.open(), 'KVM_GET_LAPIC', bytes);
+    this.ioctl('KVM_GET_LAPIC', bytes);
     return bytes;
   }
 
   setLapic(state: Uint8Array): void {
-    ioctl(this.open(), 'KVM_SET_LAPIC', state);
+    this.ioctl('KVM_SET_LAPIC', state);
   }
 
   getMpState(): number {
     const bytes = new Uint8Array(kvmMpState.size);
-    ioctl(this.open(), 'KVM_GET_MP_STATE', bytes);
+    this.ioctl('KVM_GET_MP_STATE', bytes);
     return kvmMpState.decode(bytes).mpState;
   }
 
   setMpState(mpState: number): void {
-    ioctl(this.open(), 'KVM_SET_MP_STATE', kvmMpState.encode({ mpState }));
+    this.ioctl('KVM_SET_MP_STATE', kvmMpState.encode({ mpState }));
   }
 
   getEvents(): VcpuEvents {
     const bytes = new Uint8Array(kvmVcpuEvents.size);
-    ioctl(this.open(), 'KVM_GET_VCPU_EVENTS', bytes);
+    this.ioctl('KVM_GET_VCPU_EVENTS', bytes);
     return kvmVcpuEvents.decode(bytes);
   }
 
-  /** Any vCPU ioctl the addon knows, for what this class does not wrap; throws KvmError on failure. */
+  /**
+   * Any vCPU ioctl the addon knows; throws KvmError on failure. It runs on the thread that runs the
+   * vCPU (see native/vcpu_runner.h for why that matters).
+   */
   ioctl(name: RequestName, arg?: number | Uint8Array): number {
-    return ioctl(this.open(), name, arg);
+    return check(this.tryIoctl(name, arg), 'ioctl', name);
   }
 
   /** Like ioctl(), but returns -errno instead of throwing. */
   tryIoctl(name: RequestName, arg?: number | Uint8Array): number {
-    return tryIoctl(this.open(), name, arg);
+    this.open();
+    return this.runner.ioctl(requestIndex(name), arg);
   }
 
   /** Runs the guest on this thread until its next exit. Blocks the event loop meanwhile. */
