@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// xen_vmcall_test: the TypeScript port of the kernel's tools/testing/selftests/kvm/x86/xen_vmcall_test.c.
+// Hypercalls KVM leaves to userspace arrive as KVM_EXIT_XEN; the host checks their registers and
+// answers. TAP 13 on stdout, exit 0 pass / 1 fail / 4 skip.
+import { Kvm, type CpuidEntry, type XenHypercallExit } from '../lib/kvm';
+import { GuestMachine } from '../lib/guest';
+import { XenVm } from '../lib/xen';
+import { runSelftest, type Tap, testAssert, testRequire, TestFailure } from './lib/ksft';
+
+const HCALL_REGION_GPA = 0xc0000000;
+const HCALL_REGION_SLOT = 10;
+const PAGE_SIZE = 0x1000;
+const INPUTVALUE = 17n;
+const ARGVALUE = (x: number): bigint => 0xdeadbeef5a5a0000n + BigInt(x);
+const RETVALUE = 0xcafef00dfbfbffffn;
+const XEN_HYPERCALL_MSR = 0x40000200;
+
+const steps = [
+  'VMCALL exits to userspace as KVM_EXIT_XEN and returns the host\'s result',
+  'a call through the Xen hypercall page does the same',
+  'a Hyper-V hypercall is answered by KVM (HV_STATUS_INVALID_ALIGNMENT)',
+] as const;
+
+/** vcpu_set_hv_cpuid(): the vCPU's CPUID with KVM's Hyper-V leaves in place of any hypervisor leaves. */
+function withHypervCpuid(kvm: Kvm): CpuidEntry[] {
+  const hyperv = kvm.supportedHvCpuid();
+  const isHypervisorLeaf = (entry: CpuidEntry): boolean => entry.function >= 0x40000000 && entry.function < 0x40000100;
+  return [...kvm.supportedCpuid().filter((entry) => !isHypervisorLeaf(entry)), ...hyperv.filter(isHypervisorLeaf)];
+}
+
+function checkHypercall(exit: XenHypercallExit): void {
+  testAssert(exit.cpl === 0, `run->xen.u.hcall.cpl == 0 failed: ${exit.cpl}`);
+  testAssert(exit.longMode, 'run->xen.u.hcall.longmode == 1 failed');
+  testAssert(exit.input === INPUTVALUE, `run->xen.u.hcall.input == ${INPUTVALUE} failed: ${exit.input}`);
+  exit.params.forEach((value, i) => {
+    testAssert(value === ARGVALUE(i + 1), `run->xen.u.hcall.params[${i}] == 0x${ARGVALUE(i + 1).toString(16)} failed: 0x${value.toString(16)}`);
+  });
+  exit.setResult(RETVALUE);
+}
+
+export async function xenVmcallTest(tap: Tap): Promise<void> {
+  const kvm = Kvm.open();
+  try {
+    const caps = kvm.xenHvmCaps();
+    testRequire(caps.has('INTERCEPT_HCALL'), `Requirement not met: xen_caps & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL (KVM_CAP_XEN_HVM = ${caps.raw})`);
+    const machine = GuestMachine.create(kvm, { program: 'xen_vmcall_test' });
+    try {
+      machine.vcpu.setCpuid(withHypervCpuid(kvm));
+      new XenVm(machine.vm).configure({ msr: XEN_HYPERCALL_MSR, flags: ['INTERCEPT_HCALL'] });
+      machine.vm.addMemory({ slot: HCALL_REGION_SLOT, guestAddress: HCALL_REGION_GPA, size: 2 * PAGE_SIZE });
+      machine.map(HCALL_REGION_GPA, HCALL_REGION_GPA, 2 * PAGE_SIZE);
+      tap.plan(steps.length + 1);
+
+      let step = 0;
+      for (;;) {
+        const exit = await machine.vcpu.runAsync();
+        try {
+          if (exit.reason === 'xen') {
+            checkHypercall(exit);
+            continue;
+          }
+          const ucall = machine.ucallOf(exit);
+          if (!ucall) throw new TestFailure(`Wanted KVM exit reason: 2 (KVM_EXIT_IO), got: ${exit.reason}`);
+          if (ucall.cmd === 'done') break;
+          if (ucall.cmd === 'sync') tap.pass(steps[step++] ?? `unexpected step ${ucall.args[0]}`);
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          tap.fail(steps[step] ?? 'guest', [message]);
+          throw new TestFailure(message);
+        }
+      }
+      testAssert(step === steps.length, `the guest finished after ${step} of ${steps.length} steps`);
+      tap.pass('guest done');
+    } finally {
+      machine.close();
+    }
+  } finally {
+    kvm.close();
+  }
+}
+
+if (require.main === module) {
+  runSelftest(xenVmcallTest).then((code) => { process.exitCode = code; });
+}
