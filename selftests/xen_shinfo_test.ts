@@ -4,7 +4,7 @@
 //
 //   node dist/selftests/xen_shinfo_test.js [-v|--verbose]
 import { Kvm } from '../lib/kvm';
-import { runSelftest, type Tap } from './lib/ksft';
+import { selftestMain, type Tap } from './lib/ksft';
 import { finalCheckNames, stageNames } from './xen_shinfo/constants';
 import { finalChecks } from './xen_shinfo/final-checks';
 import { runStages } from './xen_shinfo/run';
@@ -26,7 +26,4 @@ export async function xenShinfoTest(tap: Tap, verbose: boolean): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  const verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
-  runSelftest((tap) => xenShinfoTest(tap, verbose)).then((code) => { process.exitCode = code; });
-}
+if (require.main === module) selftestMain((tap, args) => xenShinfoTest(tap, args.verbose));

@@ -5,7 +5,7 @@
 import { Kvm, type CpuidEntry, type XenHypercallExit } from '../lib/kvm';
 import { GuestMachine } from '../lib/guest';
 import { XenVm } from '../lib/xen';
-import { runSelftest, type Tap, testAssert, testRequire, TestFailure } from './lib/ksft';
+import { selftestMain, type Tap, testAssert, testRequire, TestFailure } from './lib/ksft';
 
 const HCALL_REGION_GPA = 0xc0000000;
 const HCALL_REGION_SLOT = 10;
@@ -79,6 +79,4 @@ export async function xenVmcallTest(tap: Tap): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  runSelftest(xenVmcallTest).then((code) => { process.exitCode = code; });
-}
+if (require.main === module) selftestMain((tap) => xenVmcallTest(tap));

@@ -133,3 +133,20 @@ export async function runSelftest(main: (tap: Tap) => Promise<void>, options: Ta
   tap.printTotals();
   return tap.exitCode();
 }
+
+export interface SelftestArgs {
+  /** -v / --verbose: the upstream test's progress messages, as TAP comments. */
+  verbose: boolean;
+  /** --strict: known kernel gaps (TODO) count as failures. */
+  strict: boolean;
+}
+
+/** The entry point of a selftest program: parses its flags, runs it, sets the exit code. */
+export function selftestMain(main: (tap: Tap, args: SelftestArgs) => Promise<void>): void {
+  const argv = process.argv.slice(2);
+  const args: SelftestArgs = {
+    verbose: argv.includes('-v') || argv.includes('--verbose'),
+    strict: argv.includes('--strict'),
+  };
+  runSelftest((tap) => main(tap, args), { strict: args.strict }).then((code) => { process.exitCode = code; });
+}

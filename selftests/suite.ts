@@ -1,0 +1,103 @@
+// The suite `kvm-xen test` runs: each selftest as a child process (as kselftest's runner does, so one
+// test's crash or hang cannot take the others with it), its TAP nested under one line of ours.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+import { KSFT_FAIL, KSFT_PASS, KSFT_SKIP } from './lib/ksft';
+
+export interface SelftestEntry {
+  readonly name: string;
+  readonly summary: string;
+}
+
+export const selftests: readonly SelftestEntry[] = [
+  { name: 'xen_shinfo_test', summary: 'port of the kernel selftest: shared_info, runstate, event channels, timers, polls, races' },
+  { name: 'xen_vmcall_test', summary: 'port of the kernel selftest: hypercalls that exit to userspace (KVM_EXIT_XEN)' },
+];
+
+export interface SuiteOptions {
+  /** Run only these tests (by name); all when empty. */
+  only?: readonly string[];
+  /** Passed to each test: count known kernel gaps (TODO) as failures. */
+  strict?: boolean;
+  verbose?: boolean;
+  /** Per test (default 300 s); a test that runs longer is killed and fails. */
+  timeoutMs?: number;
+  out?: { write(text: string): unknown };
+}
+
+export interface TestOutcome {
+  name: string;
+  status: 'pass' | 'fail' | 'skip';
+  detail: string;
+}
+
+function scriptOf(name: string): string {
+  return path.join(__dirname, `${name}.js`);
+}
+
+/** Runs one selftest, streaming its TAP indented by four spaces (a nested subtest). */
+function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string) => void): Promise<TestOutcome> {
+  const args = [scriptOf(test.name)];
+  if (options.strict) args.push('--strict');
+  if (options.verbose) args.push('--verbose');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let skipReason = '';
+    let pending = '';
+    const emit = (chunk: string): void => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        const skip = /^1\.\.0 # SKIP (.*)$/.exec(line);
+        if (skip) skipReason = skip[1]!;
+        write(`    ${line}\n`);
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', emit);
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => emit(chunk.split('\n').map((l) => (l ? `# ${l}` : l)).join('\n')));
+    const timeoutMs = options.timeoutMs ?? 300000;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (pending) write(`    ${pending}\n`);
+      if (timedOut) resolve({ name: test.name, status: 'fail', detail: `timed out after ${timeoutMs / 1000} s` });
+      else if (signal) resolve({ name: test.name, status: 'fail', detail: `killed by ${signal}` });
+      else if (code === KSFT_PASS) resolve({ name: test.name, status: 'pass', detail: '' });
+      else if (code === KSFT_SKIP) resolve({ name: test.name, status: 'skip', detail: skipReason || 'skipped' });
+      else resolve({ name: test.name, status: 'fail', detail: `exit status ${code}` });
+    });
+  });
+}
+
+/** Runs the suite; returns the kselftest exit status: 1 if any test failed, 4 if all skipped, else 0. */
+export async function runSuite(options: SuiteOptions = {}): Promise<number> {
+  const out = options.out ?? process.stdout;
+  const write = (text: string): void => { out.write(text); };
+  const unknown = (options.only ?? []).filter((name) => !selftests.some((test) => test.name === name));
+  if (unknown.length > 0) throw new Error(`unknown selftest ${unknown.join(', ')}; known: ${selftests.map((t) => t.name).join(', ')}`);
+  const chosen = selftests.filter((test) => !options.only?.length || options.only.includes(test.name));
+
+  write('TAP version 13\n');
+  write(`1..${chosen.length}\n`);
+  const outcomes: TestOutcome[] = [];
+  for (const [index, test] of chosen.entries()) {
+    write(`# Subtest: ${test.name}\n`);
+    const outcome = await runOne(test, options, write);
+    outcomes.push(outcome);
+    const number = index + 1;
+    if (outcome.status === 'pass') write(`ok ${number} - ${test.name}\n`);
+    else if (outcome.status === 'skip') write(`ok ${number} - ${test.name} # SKIP ${outcome.detail}\n`);
+    else write(`not ok ${number} - ${test.name} # ${outcome.detail}\n`);
+  }
+  const count = (status: TestOutcome['status']): number => outcomes.filter((o) => o.status === status).length;
+  write(`# Totals: pass:${count('pass')} fail:${count('fail')} xfail:0 xpass:0 skip:${count('skip')} error:0\n`);
+  if (count('fail') > 0) return KSFT_FAIL;
+  if (count('pass') === 0 && count('skip') > 0) return KSFT_SKIP;
+  return KSFT_PASS;
+}
