@@ -168,7 +168,8 @@ long VcpuRunner::RunOnThisThread(uint64_t timeoutNs) {
     long ret = ioctl(use.fd(), KVM_RUN, 0);
     result = ret < 0 ? -errno : 0;
     if (result != -EINTR) break;
-    if (kicked_.load()) break;
+    // Kicked, or immediate_exit set by the caller (KVM's own way to complete pending I/O and return).
+    if (kicked_.load() || *immediateExit_) break;
     if (timeoutNs && MonotonicNs() >= deadline) { result = -ETIMEDOUT; break; }
     // A stray signal: go back in.
   }

@@ -14,6 +14,7 @@ export const selftests: readonly SelftestEntry[] = [
   { name: 'xen_shinfo_test', summary: 'port of the kernel selftest: shared_info, runstate, event channels, timers, polls, races' },
   { name: 'xen_vmcall_test', summary: 'port of the kernel selftest: hypercalls that exit to userspace (KVM_EXIT_XEN)' },
   { name: 'xen_evtchn_setup_test', summary: 'new: timer/eventfd/IPI set-up must mark an already-pending port in vcpu_info (LKML, 22 Nov 2023)' },
+  { name: 'xen_migration_test', summary: 'new: events whose index bits sit in KVM\'s shadow must survive a save/restore' },
 ];
 
 export interface SuiteOptions {

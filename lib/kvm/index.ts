@@ -1,6 +1,6 @@
 // lib/kvm: typed objects over /dev/kvm.
 export { Kvm, type CpuidEntry } from './system';
-export { Vm, XEN_EVTCHN_PRIORITY_2LEVEL, clockFlags, type GsiRoute, type ClockData, type MemorySlotOptions } from './vm';
+export { Vm, XEN_EVTCHN_PRIORITY_2LEVEL, clockFlags, type GsiRoute, type ClockData, type MemorySlotOptions, type IrqfdAssignment } from './vm';
 export { Vcpu, type Regs, type Sregs, type RunOptions, type VcpuEvents } from './vcpu';
 export { EventFd, type EventFdOptions } from './eventfd';
 export { GuestMemory, MemoryRegion } from './memory';
@@ -10,3 +10,4 @@ export { capabilities, xenHvmFlags, decodeXenHvmCaps, type CapabilityName, type 
 export { allRequests, requestInfo, type RequestName } from './requests';
 export { IoctlRepeater, type RepeatedIoctl } from './ioctl-loop';
 export { dumpVcpu } from './dump';
+export { snapshotVm, restoreVm, snapshotVcpu, type VmSnapshot, type VcpuSnapshot, type MemorySnapshot } from './snapshot';

@@ -9,7 +9,7 @@ import { native, type FdHandle, type Mapping, type VcpuRunner } from './native';
 import { requestIndex, type RequestName } from './requests';
 import type { CpuidEntry } from './system';
 import {
-  flexHeader, KVM_LAPIC_STATE_SIZE, kvmCpuidEntry2, kvmMpState, kvmMsrEntry, kvmRegs, kvmSregs, kvmVcpuEvents,
+  flexHeader, KVM_LAPIC_STATE_SIZE, kvmCpuidEntry2, kvmMpState, kvmMsrEntry, kvmRegs, kvmRun, kvmSregs, kvmVcpuEvents,
 } from './structs';
 import type { Vm } from './vm';
 
@@ -46,6 +46,7 @@ export class Vcpu implements Disposable {
   private readonly runner: VcpuRunner;
   private pending: Pending | undefined;
   private closedByUser = false;
+  private cpuidEntries: readonly CpuidEntry[] = [];
   /** When the current run of results returned without the event loop began (0: none). */
   private spinningSince = 0;
 
@@ -110,12 +111,18 @@ export class Vcpu implements Disposable {
     if (written !== entries.length) throw new KvmError('ioctl', os.constants.errno.EINVAL, 'KVM_SET_MSRS', `MSR 0x${entries[written]?.[0].toString(16)} was refused`);
   }
 
+  /** The CPUID last set with setCpuid (KVM has no way to read it back). */
+  get cpuid(): readonly CpuidEntry[] {
+    return this.cpuidEntries;
+  }
+
   setCpuid(entries: readonly CpuidEntry[]): void {
     const bytes = new Uint8Array(flexHeader.size + entries.length * kvmCpuidEntry2.size);
     const view = viewOf(bytes);
     flexHeader.set(view, 0, 'count', entries.length);
     entries.forEach((entry, i) => kvmCpuidEntry2.write(view, flexHeader.size + i * kvmCpuidEntry2.size, entry));
     this.ioctl('KVM_SET_CPUID2', bytes);
+    this.cpuidEntries = entries.map((entry) => ({ ...entry }));
   }
 
   /** The in-kernel LAPIC's 1 KiB register page (KVM_GET_LAPIC). */
@@ -143,6 +150,10 @@ export class Vcpu implements Disposable {
     const bytes = new Uint8Array(kvmVcpuEvents.size);
     this.ioctl('KVM_GET_VCPU_EVENTS', bytes);
     return kvmVcpuEvents.decode(bytes);
+  }
+
+  setEvents(events: VcpuEvents): void {
+    this.ioctl('KVM_SET_VCPU_EVENTS', kvmVcpuEvents.encode(events));
   }
 
   /**
@@ -192,6 +203,17 @@ export class Vcpu implements Disposable {
     }
     this.spinningSince = 0;
     return new Promise<VcpuExit>((resolve, reject) => this.await({ kind: 'run', resolve, reject }));
+  }
+
+  /**
+   * Completes an exit's pending I/O without running guest code (KVM_RUN with immediate_exit), so the
+   * vCPU's registers are consistent — e.g. RIP past the OUT of a ucall — before they are saved.
+   */
+  async completePendingIo(): Promise<void> {
+    this.open();
+    this.run[kvmRun.immediateExit] = 1;
+    const exit = await this.runAsync();
+    if (exit.reason !== 'kicked') throw new Error(`completing pending I/O ran the guest: ${exit.reason}`);
   }
 
   /** Ends a run in progress (it resolves with { reason: 'kicked' }); does nothing when idle. */

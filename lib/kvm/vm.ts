@@ -34,9 +34,18 @@ export interface MemorySlotOptions {
   flags?: number;
 }
 
+export interface IrqfdAssignment {
+  eventFd: EventFd;
+  gsi: number;
+}
+
 export class Vm implements Disposable {
   readonly memory = new GuestMemory();
   private readonly vcpus = new Map<number, Vcpu>();
+  // What this VMM configured that KVM cannot report back (for snapshots and migration).
+  private routes: readonly GsiRoute[] = [];
+  private readonly irqfds: IrqfdAssignment[] = [];
+  private irqchip = false;
 
   constructor(readonly handle: FdHandle, private readonly vcpuMmapSize: number) {}
 
@@ -76,6 +85,21 @@ export class Vm implements Disposable {
 
   createIrqchip(): void {
     ioctl(this.open(), 'KVM_CREATE_IRQCHIP');
+    this.irqchip = true;
+  }
+
+  get hasIrqchip(): boolean {
+    return this.irqchip;
+  }
+
+  /** The routing table last set with setGsiRouting (KVM's default table until then: empty here). */
+  get gsiRoutes(): readonly GsiRoute[] {
+    return this.routes;
+  }
+
+  /** The irqfds assigned and not deassigned. */
+  get assignedIrqfds(): readonly IrqfdAssignment[] {
+    return this.irqfds;
   }
 
   createVcpu(id: number): Vcpu {
@@ -112,15 +136,19 @@ export class Vm implements Disposable {
       }
     });
     ioctl(this.open(), 'KVM_SET_GSI_ROUTING', bytes);
+    this.routes = routes.map((route) => ({ ...route }));
   }
 
   /** Connects an eventfd to a GSI: a write to it injects the GSI's route (KVM_IRQFD). */
   assignIrqfd(eventFd: EventFd, gsi: number): void {
     ioctl(this.open(), 'KVM_IRQFD', kvmIrqfd.encode({ fd: eventFd.fd, gsi }));
+    this.irqfds.push({ eventFd, gsi });
   }
 
   deassignIrqfd(eventFd: EventFd, gsi: number): void {
     ioctl(this.open(), 'KVM_IRQFD', kvmIrqfd.encode({ fd: eventFd.fd, gsi, flags: KVM_IRQFD_FLAG_DEASSIGN }));
+    const index = this.irqfds.findIndex((entry) => entry.eventFd === eventFd && entry.gsi === gsi);
+    if (index >= 0) this.irqfds.splice(index, 1);
   }
 
   /** Injects one MSI directly (KVM_SIGNAL_MSI); returns >0 if delivered, 0 if blocked by the guest. */
@@ -165,6 +193,11 @@ export class Vm implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** The open vCPUs, by id. */
+  vcpu(id: number): Vcpu | undefined {
+    return this.vcpus.get(id);
   }
 
   /** @internal Called by Vcpu.close(). */

@@ -9,3 +9,4 @@ export {
 export { SharedInfoView, VcpuInfoView, RunstateView, PvclockView, type RunstateInfo, type PvclockTime, type WallClock } from './views';
 export * from './abi';
 export { XEN_INVALID_GFN, XEN_INVALID_GPA, hvmAttrType, vcpuAttrType, evtchnFlags } from './uapi';
+export { saveXenState, restoreXenState, type XenVmState, type XenVcpuState, type RestoreOptions } from './state';

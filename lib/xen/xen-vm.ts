@@ -34,11 +34,26 @@ export interface EvtchnTarget {
 }
 
 export class XenVm {
+  // What KVM cannot report back, kept for save/restore (lib/xen/state.ts).
+  private configured: XenConfig | undefined;
+  private readonly ports = new Map<number, OutboundPort>();
+
   constructor(readonly vm: Vm) {}
 
   configure(config: XenConfig): void {
     const flags = (config.flags ?? []).reduce((bits, name) => bits | xenHvmFlags[name], 0);
     this.vm.ioctl('KVM_XEN_HVM_CONFIG', kvmXenHvmConfig.encode({ flags, msr: config.msr }));
+    this.configured = { msr: config.msr, flags: [...(config.flags ?? [])] };
+  }
+
+  /** The last KVM_XEN_HVM_CONFIG, if any. */
+  get config(): XenConfig | undefined {
+    return this.configured;
+  }
+
+  /** The outbound ports registered and not removed. */
+  get outboundPorts(): OutboundPort[] {
+    return [...this.ports.values()];
   }
 
   set<N extends HvmAttributeName>(name: N, value: HvmAttributeValue<N>): void {
@@ -54,20 +69,24 @@ export class XenVm {
   /** Registers an outbound port (KVM_XEN_ATTR_TYPE_EVTCHN). */
   assignEvtchn(port: OutboundPort): void {
     this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', encodeEvtchn(port, evtchnFlags.ASSIGN));
+    this.ports.set(port.sendPort, port);
   }
 
   /** Changes an outbound port's target vCPU or priority (the type and ports must stay the same). */
   updateEvtchn(port: OutboundPort): void {
     this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', encodeEvtchn(port, evtchnFlags.UPDATE));
+    this.ports.set(port.sendPort, port);
   }
 
   deassignEvtchn(sendPort: number): void {
     this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', kvmXenHvmAttr.encode({ type: hvmAttrType.EVTCHN, sendPort, evtchnFlags: evtchnFlags.DEASSIGN }));
+    this.ports.delete(sendPort);
   }
 
   /** Removes every outbound port. */
   resetEvtchns(): void {
     this.vm.ioctl('KVM_XEN_HVM_SET_ATTR', kvmXenHvmAttr.encode({ type: hvmAttrType.EVTCHN, evtchnFlags: evtchnFlags.RESET }));
+    this.ports.clear();
   }
 
   /** Raises an event channel on a vCPU (KVM_XEN_HVM_EVTCHN_SEND). */
