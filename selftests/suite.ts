@@ -25,6 +25,8 @@ export interface SuiteOptions {
   verbose?: boolean;
   /** Per test (default 300 s); a test that runs longer is killed and fails. */
   timeoutMs?: number;
+  /** Run the whole suite this many times and report per-stage pass/fail counts (default 1). */
+  repeat?: number;
   out?: { write(text: string): unknown };
 }
 
@@ -32,6 +34,19 @@ export interface TestOutcome {
   name: string;
   status: 'pass' | 'fail' | 'skip';
   detail: string;
+  /** The test's own result lines: description and how it ended. */
+  results: Array<{ description: string; result: 'pass' | 'fail' | 'skip' | 'todo' }>;
+}
+
+const resultLine = /^(not )?ok \d+ (.*?)(?: # (SKIP|TODO)\b.*)?$/;
+
+function parseResult(line: string): TestOutcome['results'][number] | undefined {
+  const match = resultLine.exec(line);
+  if (!match) return undefined;
+  const [, not, description = '', directive] = match;
+  if (directive === 'SKIP') return { description, result: 'skip' };
+  if (directive === 'TODO') return { description, result: 'todo' };
+  return { description, result: not ? 'fail' : 'pass' };
 }
 
 function scriptOf(name: string): string {
@@ -47,6 +62,7 @@ function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let skipReason = '';
     let pending = '';
+    const results: TestOutcome['results'] = [];
     const emit = (chunk: string): void => {
       pending += chunk;
       const lines = pending.split('\n');
@@ -54,6 +70,8 @@ function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string
       for (const line of lines) {
         const skip = /^1\.\.0 # SKIP (.*)$/.exec(line);
         if (skip) skipReason = skip[1]!;
+        const result = parseResult(line);
+        if (result) results.push(result);
         write(`    ${line}\n`);
       }
     };
@@ -68,11 +86,12 @@ function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (pending) write(`    ${pending}\n`);
-      if (timedOut) resolve({ name: test.name, status: 'fail', detail: `timed out after ${timeoutMs / 1000} s` });
-      else if (signal) resolve({ name: test.name, status: 'fail', detail: `killed by ${signal}` });
-      else if (code === KSFT_PASS) resolve({ name: test.name, status: 'pass', detail: '' });
-      else if (code === KSFT_SKIP) resolve({ name: test.name, status: 'skip', detail: skipReason || 'skipped' });
-      else resolve({ name: test.name, status: 'fail', detail: `exit status ${code}` });
+      const end = (status: TestOutcome['status'], detail: string): void => resolve({ name: test.name, status, detail, results });
+      if (timedOut) end('fail', `timed out after ${timeoutMs / 1000} s`);
+      else if (signal) end('fail', `killed by ${signal}`);
+      else if (code === KSFT_PASS) end('pass', '');
+      else if (code === KSFT_SKIP) end('skip', skipReason || 'skipped');
+      else end('fail', `exit status ${code}`);
     });
   });
 }
@@ -84,22 +103,44 @@ export async function runSuite(options: SuiteOptions = {}): Promise<number> {
   const unknown = (options.only ?? []).filter((name) => !selftests.some((test) => test.name === name));
   if (unknown.length > 0) throw new Error(`unknown selftest ${unknown.join(', ')}; known: ${selftests.map((t) => t.name).join(', ')}`);
   const chosen = selftests.filter((test) => !options.only?.length || options.only.includes(test.name));
+  const repeat = options.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError('repeat must be a positive integer');
 
   write('TAP version 13\n');
-  write(`1..${chosen.length}\n`);
+  write(`1..${chosen.length * repeat}\n`);
   const outcomes: TestOutcome[] = [];
-  for (const [index, test] of chosen.entries()) {
-    write(`# Subtest: ${test.name}\n`);
-    const outcome = await runOne(test, options, write);
-    outcomes.push(outcome);
-    const number = index + 1;
-    if (outcome.status === 'pass') write(`ok ${number} - ${test.name}\n`);
-    else if (outcome.status === 'skip') write(`ok ${number} - ${test.name} # SKIP ${outcome.detail}\n`);
-    else write(`not ok ${number} - ${test.name} # ${outcome.detail}\n`);
+  for (let run = 1; run <= repeat; run++) {
+    for (const test of chosen) {
+      const label = repeat > 1 ? `${test.name} (run ${run}/${repeat})` : test.name;
+      write(`# Subtest: ${label}\n`);
+      const outcome = await runOne(test, options, write);
+      outcomes.push(outcome);
+      const number = outcomes.length;
+      if (outcome.status === 'pass') write(`ok ${number} - ${label}\n`);
+      else if (outcome.status === 'skip') write(`ok ${number} - ${label} # SKIP ${outcome.detail}\n`);
+      else write(`not ok ${number} - ${label} # ${outcome.detail}\n`);
+    }
   }
+  if (repeat > 1) writeStageCounts(outcomes, repeat, write);
   const count = (status: TestOutcome['status']): number => outcomes.filter((o) => o.status === status).length;
   write(`# Totals: pass:${count('pass')} fail:${count('fail')} xfail:0 xpass:0 skip:${count('skip')} error:0\n`);
   if (count('fail') > 0) return KSFT_FAIL;
   if (count('pass') === 0 && count('skip') > 0) return KSFT_SKIP;
   return KSFT_PASS;
+}
+
+/** After --repeat: how often each test's each line passed, failed, was skipped or a known gap. */
+function writeStageCounts(outcomes: readonly TestOutcome[], repeat: number, write: (text: string) => void): void {
+  const counts = new Map<string, Record<'pass' | 'fail' | 'skip' | 'todo', number>>();
+  for (const outcome of outcomes) {
+    for (const { description, result } of outcome.results) {
+      const key = `${outcome.name}: ${description}`;
+      const entry = counts.get(key) ?? { pass: 0, fail: 0, skip: 0, todo: 0 };
+      entry[result]++;
+      counts.set(key, entry);
+    }
+  }
+  write(`# Per-stage results over ${repeat} runs (pass/fail/todo/skip):\n`);
+  const flaky = [...counts.entries()].sort(([, a], [, b]) => b.fail - a.fail);
+  for (const [key, c] of flaky) write(`#   ${String(c.pass).padStart(4)} ${String(c.fail).padStart(4)} ${String(c.todo).padStart(4)} ${String(c.skip).padStart(4)}  ${key}\n`);
 }
