@@ -20,8 +20,15 @@ RUNTIME_HEADERS := $(wildcard $(RUNTIME_DIR)/*.h)
 GUEST_SOURCES := $(wildcard test/guests/*.c selftests/guests/*.c bench/guests/*.c)
 GUEST_ELVES := $(foreach source,$(GUEST_SOURCES),$(GUEST_BUILD)/$(basename $(notdir $(source))).elf)
 
-.PHONY: guests clean
-guests: $(GUEST_ELVES)
+.PHONY: guests tools clean
+guests: $(GUEST_ELVES) tools
+
+# Host-side helpers: the VM runner's keeper (static: it runs in the guest's initramfs).
+tools: $(BUILD)/tools/vm-keeper
+
+$(BUILD)/tools/vm-keeper: lib/vm/keeper.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -Wall -Wextra -static -o $@ $<
 
 $(GUEST_BUILD)/runtime/%.c.o: $(RUNTIME_DIR)/%.c $(RUNTIME_HEADERS)
 	@mkdir -p $(dir $@)

@@ -1,5 +1,11 @@
 // The table of CLI verbs. Each verb lives in its own file.
 import type { Command } from './command';
+import { setup } from './setup';
+import { test } from './test';
+import { vm } from './vm';
 
 export const commands: Record<string, Command> = {
+  test,
+  vm,
+  setup,
 };

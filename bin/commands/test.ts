@@ -1,0 +1,63 @@
+// kvm-xen test: run the selftest suite against this machine's /dev/kvm, or (--vm) inside a booted
+// kernel. TAP 13 out; exit 0 pass / 1 fail / 4 all skipped.
+import { parseArgs } from 'node:util';
+
+import { parseVmArgs, reportVmResult, runSuiteInVm, VmError } from '../../lib/vm';
+import { runSuite, selftests } from '../../selftests/suite';
+import type { Command } from './command';
+
+const usage = `usage: kvm-xen test [--strict] [--verbose] [--list] [NAME...]
+       kvm-xen test --vm [VM OPTIONS] [--strict] [NAME...]
+
+Runs the selftests (all, or those named) and prints TAP 13. Exit status: 0 all passed, 1 something
+failed, 4 everything skipped (the kernel lacks what the tests need).
+
+  --strict    count known kernel gaps (TAP "# TODO") as failures
+  --verbose   the tests' progress messages, as TAP comments
+  --list      list the selftests and exit
+  --repeat N  run the suite N times and print per-stage pass/fail counts (flaky stages show up)
+  --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)`;
+
+export const test: Command = {
+  summary: 'run the selftest suite (TAP 13; exit 0/1/4), here or in a booted kernel (--vm)',
+  async run(argv) {
+    if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'));
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        strict: { type: 'boolean' },
+        verbose: { type: 'boolean', short: 'v' },
+        list: { type: 'boolean' },
+        repeat: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    if (values.list) {
+      for (const entry of selftests) process.stdout.write(`${entry.name.padEnd(24)} ${entry.summary}\n`);
+      return 0;
+    }
+    const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+    if (!Number.isInteger(repeat) || repeat < 1) {
+      process.stderr.write('kvm-xen test: --repeat needs a positive integer\n');
+      return 64;
+    }
+    return runSuite({ only: positionals, strict: values.strict ?? false, verbose: values.verbose ?? false, repeat });
+  },
+};
+
+/** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside. */
+async function runInVmMode(argv: string[]): Promise<number> {
+  try {
+    const { options, rest } = parseVmArgs(argv);
+    return reportVmResult(await runSuiteInVm(options, rest));
+  } catch (error) {
+    if (!(error instanceof VmError)) throw error;
+    process.stderr.write(`kvm-xen test: ${error.message}\n`);
+    return error.status;
+  }
+}

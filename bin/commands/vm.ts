@@ -1,0 +1,36 @@
+// kvm-xen vm: boot a kernel in QEMU and run one command inside; exit with its status.
+import { parseVmArgs, reportVmResult, runInVm, VmError, vmExitStatus, vmOptionsHelp } from '../../lib/vm';
+import type { Command } from './command';
+
+const usage = `usage: kvm-xen vm [VM OPTIONS] -- CMD [ARGS...]
+
+Boots a kernel in QEMU with nested KVM, with this machine's root filesystem visible read-only and a
+writable /tmp, runs CMD in the current directory, streams its output and exits with its status.
+
+${vmOptionsHelp}
+
+Exit status: the command's own, or one of the runner's:
+  ${vmExitStatus.usage} usage error              ${vmExitStatus.badKernel} kernel missing or not a kernel
+  ${vmExitStatus.missingTool} host tool missing         ${vmExitStatus.guestPanic} guest kernel panic or oops
+  ${vmExitStatus.noStart} command never started     ${vmExitStatus.flake} TCG int3 flake, persisted after a retry
+  ${vmExitStatus.timeout} --timeout passed          130 interrupted`;
+
+export const vm: Command = {
+  summary: 'boot a kernel in QEMU (nested KVM) and run a command inside it',
+  async run(argv) {
+    if (argv[0] === '--help' || argv[0] === '-h') {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    try {
+      const { options, rest, command } = parseVmArgs(argv);
+      if (rest.length > 0) throw new VmError('usage', `unknown option ${rest[0]} (the command goes after --)`);
+      if (!command || command.length === 0) throw new VmError('usage', 'no command: kvm-xen vm [VM OPTIONS] -- CMD [ARGS...]');
+      return reportVmResult(await runInVm({ ...options, command }));
+    } catch (error) {
+      if (!(error instanceof VmError)) throw error;
+      process.stderr.write(`kvm-xen vm: ${error.message}\n`);
+      return error.status;
+    }
+  },
+};

@@ -1,0 +1,38 @@
+// Where kvm-xen keeps what it downloads and builds: $XDG_CACHE_HOME/kvm-xen, else ~/.cache/kvm-xen.
+// KVM_XEN_CACHE overrides it (tests use a private one).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export function cacheRoot(): string {
+  const override = process.env['KVM_XEN_CACHE'];
+  if (override) return override;
+  const xdg = process.env['XDG_CACHE_HOME'];
+  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache'), 'kvm-xen');
+}
+
+/** A subdirectory of the cache, created if missing. */
+export function cacheDir(...parts: string[]): string {
+  const dir = path.join(cacheRoot(), ...parts);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Produces a cache entry once: `build` fills a fresh temporary directory, which is then renamed into
+ * place, so an interrupted build never leaves a half-made entry behind.
+ */
+export async function cachedDirectory(dir: string, build: (tmp: string) => Promise<void>): Promise<string> {
+  if (fs.existsSync(dir)) return dir;
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = fs.mkdtempSync(`${dir}.partial-`);
+  try {
+    await build(tmp);
+    fs.renameSync(tmp, dir);
+  } catch (error) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (fs.existsSync(dir)) return dir;  // another process made it meanwhile
+    throw error;
+  }
+  return dir;
+}

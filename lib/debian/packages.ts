@@ -1,0 +1,121 @@
+// Debian packages without installing them: find versions with apt-cache, fetch .deb files with
+// `apt-get download` into the cache (progress on stderr), unpack them once with `dpkg-deb -x`. A
+// second use of the same package and version needs no network.
+//
+//   const version = await newestVersion('linux-source-6.12');
+//   const root = await unpackedPackage('linux-source-6.12', version);   // a directory
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { cacheDir, cachedDirectory } from '../cache';
+
+export class PackageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PackageError';
+  }
+}
+
+interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program without a shell; `passThrough` streams its stderr to ours (progress). */
+export function runProgram(program: string, args: readonly string[], options: { cwd?: string; passThrough?: boolean } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (options.passThrough) process.stderr.write(chunk);
+    });
+    child.on('error', (error) => reject(new PackageError(`cannot run ${program}: ${error.message}`)));
+    child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** Orders Debian version strings (dpkg's rules) by asking dpkg itself. */
+async function compareVersions(a: string, b: string): Promise<number> {
+  if (a === b) return 0;
+  const result = await runProgram('dpkg', ['--compare-versions', a, 'lt', b]);
+  return result.status === 0 ? -1 : 1;
+}
+
+async function sortVersions(versions: string[]): Promise<string[]> {
+  const sorted = [...versions];
+  // Insertion sort: a handful of versions, each comparison one dpkg call.
+  for (let i = 1; i < sorted.length; i++) {
+    for (let j = i; j > 0 && (await compareVersions(sorted[j - 1]!, sorted[j]!)) > 0; j--) {
+      [sorted[j - 1], sorted[j]] = [sorted[j]!, sorted[j - 1]!];
+    }
+  }
+  return sorted;
+}
+
+/** Package names the package source offers that match a regular expression (apt-cache, offline). */
+export async function matchingPackages(pattern: RegExp): Promise<string[]> {
+  const result = await runProgram('apt-cache', ['pkgnames']);
+  if (result.status !== 0) throw new PackageError(`apt-cache pkgnames failed: ${result.stderr.trim()}`);
+  return result.stdout.split('\n').filter((name) => pattern.test(name)).sort();
+}
+
+/** The versions of a package the package source offers, oldest first. */
+export async function availableVersions(name: string): Promise<string[]> {
+  const result = await runProgram('apt-cache', ['madison', name]);
+  if (result.status !== 0) throw new PackageError(`apt-cache madison ${name} failed: ${result.stderr.trim()}`);
+  const versions = new Set<string>();
+  for (const line of result.stdout.split('\n')) {
+    const [pkg, version] = line.split('|').map((field) => field.trim());
+    if (pkg === name && version) versions.add(version);
+  }
+  return sortVersions([...versions]);
+}
+
+export async function newestVersion(name: string): Promise<string> {
+  const versions = await availableVersions(name);
+  const newest = versions[versions.length - 1];
+  if (!newest) throw new PackageError(`the package source offers no ${name} (try: apt-get update)`);
+  return newest;
+}
+
+function debFileName(name: string, version: string): string {
+  return `${name}_${version.replace(/:/g, '%3a')}_amd64.deb`;
+}
+
+/** The .deb of name=version in the cache, downloaded with `apt-get download` if missing. */
+export async function downloadedPackage(name: string, version: string): Promise<string> {
+  const dir = cacheDir('debs');
+  const file = path.join(dir, debFileName(name, version));
+  if (fs.existsSync(file)) return file;
+  process.stderr.write(`kvm-xen: fetching ${name} ${version}\n`);
+  // apt-get download writes into its cwd; a private temporary dir keeps half-downloads out of the cache.
+  const tmp = fs.mkdtempSync(path.join(dir, '.download-'));
+  try {
+    const result = await runProgram('apt-get', ['download', '-o', 'APT::Sandbox::User=root', `${name}=${version}`], { cwd: tmp, passThrough: true });
+    const fetched = fs.readdirSync(tmp).find((entry) => entry.endsWith('.deb'));
+    if (result.status !== 0 || !fetched) {
+      throw new PackageError(`apt-get download ${name}=${version} failed (status ${result.status}): ${result.stderr.trim().split('\n').pop() ?? ''}`);
+    }
+    fs.renameSync(path.join(tmp, fetched), file);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return file;
+}
+
+/** The package's files, unpacked once into the cache (dpkg-deb -x); returns that directory. */
+export async function unpackedPackage(name: string, version: string): Promise<string> {
+  const target = path.join(cacheDir('packages'), `${name}_${version.replace(/[:/]/g, '_')}`);
+  if (fs.existsSync(target)) return target;
+  const deb = await downloadedPackage(name, version);
+  return cachedDirectory(target, async (tmp) => {
+    process.stderr.write(`kvm-xen: unpacking ${path.basename(deb)}\n`);
+    const result = await runProgram('dpkg-deb', ['-x', deb, tmp]);
+    if (result.status !== 0) throw new PackageError(`dpkg-deb -x ${deb} failed: ${result.stderr.trim()}`);
+  });
+}

@@ -1,0 +1,8 @@
+// lib/vm: boot a kernel in QEMU (nested KVM) and run a command or the selftest suite inside it.
+export { runInVm, type RunRequest, type VmOptions, type VmResult, type VmOutcome } from './run';
+export { runSuiteInVm, reportVmResult, cliPath } from './suite';
+export { parseVmArgs, applyVmFlag, vmOptionsHelp } from './options';
+export { vmExitStatus, VmError, type VmFailure } from './errors';
+export { resolveKernel, withKvmModules, type KernelImage } from './kernel';
+export { ensureHostTools, installPackages, RUNNER_PACKAGES } from './host-tools';
+export { shellQuote } from './guest-init';

@@ -1,0 +1,27 @@
+/*
+ * kvm-xen-keeper: holds one idle VM with Xen emulation enabled for as long as the guest kernel runs.
+ *
+ * Multi-threaded TCG sometimes lets a vCPU execute stale bytes while the guest kernel live-patches a
+ * static key (the one KVM flips when the first VM is created and the last destroyed, and
+ * kvm_xen_enabled), which shows as "Oops: int3". With this VM alive, those keys never flip back during
+ * the run. Static, because the initramfs has no libc.
+ */
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define XEN_HYPERCALL_MSR 0x40000000
+
+int main(void) {
+  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0) return 1;
+  int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+  if (vm < 0) return 1;
+  int xen = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XEN_HVM);
+  if (xen > 0 && (xen & KVM_XEN_HVM_CONFIG_HYPERCALL_MSR)) {
+    struct kvm_xen_hvm_config config = {.msr = XEN_HYPERCALL_MSR};
+    ioctl(vm, KVM_XEN_HVM_CONFIG, &config);
+  }
+  for (;;) pause();
+}

@@ -1,0 +1,68 @@
+// The VM flags shared by `kvm-xen vm`, `kvm-xen test --vm` and `kvm-xen compare`, parsed one way.
+import type { Accel } from './qemu';
+import type { VmOptions } from './run';
+import { VmError } from './errors';
+
+export const vmOptionsHelp = `VM options:
+  --kernel K        debian (default: the newest Debian 6.12 amd64 kernel), debian:VERSION,
+                    a bzImage file, or a built kernel tree
+  --kvm-modules DIR load kvm.ko / kvm-amd.ko / kvm-intel.ko from DIR instead of the kernel's own
+  --accel A         auto (default: KVM if the host can nest, else TCG), kvm, tcg
+  --smp N           vCPUs (default 2)
+  --mem MB          memory in MiB (default 2048)
+  --timeout S       limit for the whole run in seconds (default 1800)
+  --append ARGS     extra kernel command-line arguments
+  --verbose         show the guest kernel's console on stderr`;
+
+const valued = new Set(['--kernel', '--kvm-modules', '--accel', '--smp', '--mem', '--timeout', '--append']);
+
+function positiveInteger(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number <= 0) throw new VmError('usage', `${flag} needs a positive integer, got ${JSON.stringify(value)}`);
+  return number;
+}
+
+/** Applies one VM flag to `options`; returns false if `flag` is not a VM flag. */
+export function applyVmFlag(options: VmOptions, flag: string, value: string | undefined): boolean {
+  if (flag === '--verbose') {
+    options.verbose = true;
+    return true;
+  }
+  if (!valued.has(flag)) return false;
+  if (value === undefined) throw new VmError('usage', `${flag} needs a value`);
+  switch (flag) {
+    case '--kernel': options.kernel = value; break;
+    case '--kvm-modules': options.kvmModules = value; break;
+    case '--accel':
+      if (value !== 'auto' && value !== 'kvm' && value !== 'tcg') throw new VmError('usage', `--accel must be auto, kvm or tcg, got ${JSON.stringify(value)}`);
+      options.accel = value as Accel;
+      break;
+    case '--smp': options.smp = positiveInteger(flag, value); break;
+    case '--mem': options.memMb = positiveInteger(flag, value); break;
+    case '--timeout': options.timeoutMs = positiveInteger(flag, value) * 1000; break;
+    case '--append': options.append = value; break;
+  }
+  return true;
+}
+
+/**
+ * Splits argv into VM options and everything else (kept in order). `--flag=value` and `--flag value`
+ * both work. Stops at `--`: what follows is returned as `command`.
+ */
+export function parseVmArgs(argv: readonly string[]): { options: VmOptions; rest: string[]; command: string[] | undefined } {
+  const options: VmOptions = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return { options, rest, command: argv.slice(i + 1) };
+    const eq = arg.indexOf('=');
+    const [flag, inline] = arg.startsWith('--') && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    if (flag === '--verbose' || !valued.has(flag)) {
+      if (!applyVmFlag(options, flag, inline)) rest.push(arg);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    applyVmFlag(options, flag, value);
+  }
+  return { options, rest, command: undefined };
+}

@@ -1,0 +1,56 @@
+// The QEMU command line: q35, the kernel and initramfs, the host root over 9p (read-only), the console
+// on the first serial port (QEMU's stdout), the command's output on the second (a FIFO), and the
+// accelerator: KVM with -cpu host where the host's KVM can nest, else TCG with an SVM-capable CPU.
+import fs from 'node:fs';
+
+export type Accel = 'auto' | 'kvm' | 'tcg';
+
+export const QEMU = 'qemu-system-x86_64';
+
+export interface QemuOptions {
+  bzImage: string;
+  initrd: string;
+  append: string;
+  outputFifo: string;
+  accel: 'kvm' | 'tcg';
+  smp: number;
+  memMb: number;
+}
+
+function readFlag(file: string): boolean {
+  try {
+    return /^(1|Y)/.test(fs.readFileSync(file, 'utf8').trim());
+  } catch {
+    return false;
+  }
+}
+
+/** KVM with nested virtualisation: a real kvm_amd or kvm_intel with nested=1, and /dev/kvm usable. */
+export function hostCanNest(): boolean {
+  const nested = readFlag('/sys/module/kvm_amd/parameters/nested') || readFlag('/sys/module/kvm_intel/parameters/nested');
+  if (!nested) return false;
+  try {
+    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function resolveAccel(accel: Accel): 'kvm' | 'tcg' {
+  if (accel === 'auto') return hostCanNest() ? 'kvm' : 'tcg';
+  return accel;
+}
+
+export function qemuArgs(options: QemuOptions): string[] {
+  const cpu = options.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'EPYC,+svm,+npt'];
+  return [
+    '-machine', 'q35', ...cpu,
+    '-m', String(options.memMb), '-smp', String(options.smp),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console',
+    '-chardev', `file,id=output,path=${options.outputFifo}`, '-serial', 'chardev:output',
+    '-kernel', options.bzImage, '-initrd', options.initrd, '-append', options.append,
+    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+  ];
+}
