@@ -118,7 +118,7 @@ export async function runSuite(options: SuiteOptions = {}): Promise<number> {
       const number = outcomes.length;
       if (outcome.status === 'pass') write(`ok ${number} - ${label}\n`);
       else if (outcome.status === 'skip') write(`ok ${number} - ${label} # SKIP ${outcome.detail}\n`);
-      else write(`not ok ${number} - ${label} # ${outcome.detail}\n`);
+      else write(`not ok ${number} - ${label}\n# ${label}: ${outcome.detail}\n`);
     }
   }
   if (repeat > 1) writeStageCounts(outcomes, repeat, write);
