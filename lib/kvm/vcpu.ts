@@ -223,11 +223,17 @@ export class Vcpu implements Disposable {
 
   /**
    * sched_yield() on the thread that runs this vCPU until its scheduler run delay has grown by `ns`
-   * (KVM counts that delay as Xen steal time). Resolves with the growth in ns.
+   * (KVM counts that delay as Xen steal time): the runner's thread once async runs have started it,
+   * else this thread, which is then the one calling KVM_RUN. Resolves with the growth in ns.
    */
   yieldUntilRunDelay(ns: number, timeoutMs = 10000): Promise<number> {
     this.open();
     if (this.pending) return Promise.reject(new Error(`vCPU ${this.id} is busy: one run at a time`));
+    if (this.runner.threadId === 0) {
+      const grown = native.yieldUntilRunDelay(ns, timeoutMs);
+      if (grown < 0) return Promise.reject(new KvmError('sched_yield', -grown, undefined, 'waiting for this thread\'s run delay to grow'));
+      return Promise.resolve(grown);
+    }
     this.runner.yieldAsync(ns, timeoutMs);
     return new Promise<number>((resolve, reject) => this.await({ kind: 'yield', resolve, reject }));
   }

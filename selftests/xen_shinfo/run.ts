@@ -66,11 +66,17 @@ export async function runStages(t: ShinfoTest, tap: Tap): Promise<void> {
   }
 }
 
+/**
+ * The vCPU runs on this thread, like the C test's: KVM takes the Xen steal-time baseline from the task
+ * that writes a RUNSTATE attribute and charges that task's scheduler run delay up to the next KVM_RUN,
+ * so any hand-off to another thread in between would show up as runnable time (and fail stage 5's
+ * "time[RUNSTATE_runnable] == 0").
+ */
 async function loop(t: ShinfoTest, report: StageReport): Promise<void> {
   for (;;) {
-    const exit = await t.vcpu.runAsync();
-    const fired = t.watchdog.takeFired();
-    if (fired) throw new TestFailure(fired);
+    const timeoutMs = t.watchdog.remainingMs();
+    const exit = t.vcpu.runSync(timeoutMs === undefined ? undefined : { timeoutMs });
+    if (exit.reason === 'timeout') throw new TestFailure(t.watchdog.fire());
     const ucall = t.machine.ucallOf(exit);
     if (!ucall) throw new TestFailure(`Wanted KVM exit reason: 2 (KVM_EXIT_IO), got: ${describeExit(exit)}`);
     if (ucall.cmd === 'print') continue;

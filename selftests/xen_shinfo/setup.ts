@@ -131,7 +131,7 @@ function configure(kvm: Kvm, machine: GuestMachine, features: Features, verbose:
   const rs = new RunstateView(vm.memory, RUNSTATE_ADDR);
   rs.state = 0x5a;  // garbage KVM must overwrite
 
-  const watchdog = new Watchdog(vcpu, () => [
+  const watchdog = new Watchdog(() => [
     'IRQ delivery timed out',
     `evtchn_upcall_pending 0x${vinfo.upcallPending.toString(16)}`,
     ...dumpVcpu(vcpu),
