@@ -1,5 +1,6 @@
 // The table of CLI verbs. Each verb lives in its own file.
 import type { Command } from './command';
+import { compare } from './compare';
 import { setup } from './setup';
 import { test } from './test';
 import { vm } from './vm';
@@ -8,4 +9,5 @@ export const commands: Record<string, Command> = {
   test,
   vm,
   setup,
+  compare,
 };

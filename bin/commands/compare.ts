@@ -1,0 +1,81 @@
+// kvm-xen compare: the suite on two kernels (or one kernel with and without your KVM modules), one table.
+import { runSuiteInVm, reportVmResult, applyVmFlag, VmError, vmOptionsHelp, type VmOptions } from '../../lib/vm';
+import { compareRuns, formatComparison, isRegression } from '../../lib/tap/compare';
+import { parseTap } from '../../lib/tap/parse';
+import type { Command } from './command';
+
+const usage = `usage: kvm-xen compare --kernel A [--kvm-modules DIR] --kernel B [--kvm-modules DIR] [VM OPTIONS] [-- TEST ARGS]
+
+Runs the selftest suite on A and on B and prints each test and stage with its result on both,
+differences first. Exit status 1 when B fails something A passes (a regression), else 0.
+Each --kvm-modules applies to the --kernel before it; other VM options apply to both.
+
+${vmOptionsHelp}`;
+
+interface Side {
+  kernel: string;
+  kvmModules?: string;
+}
+
+function describe(side: Side): string {
+  return side.kvmModules ? `${side.kernel} with KVM modules from ${side.kvmModules}` : side.kernel;
+}
+
+function parse(argv: readonly string[]): { sides: Side[]; common: VmOptions; testArgs: string[] } {
+  const sides: Side[] = [];
+  const common: VmOptions = {};
+  const dash = argv.indexOf('--');
+  const own = dash >= 0 ? argv.slice(0, dash) : [...argv];
+  const testArgs = dash >= 0 ? argv.slice(dash + 1) : [];
+  for (let i = 0; i < own.length; i++) {
+    const flag = own[i]!;
+    if (flag === '--kernel') {
+      const kernel = own[++i];
+      if (!kernel) throw new VmError('usage', '--kernel needs a value');
+      sides.push({ kernel });
+    } else if (flag === '--kvm-modules') {
+      const dir = own[++i];
+      const side = sides[sides.length - 1];
+      if (!dir || !side) throw new VmError('usage', '--kvm-modules needs a value and comes after the --kernel it applies to');
+      side.kvmModules = dir;
+    } else if (flag === '--verbose') {
+      applyVmFlag(common, flag, undefined);
+    } else if (!applyVmFlag(common, flag, own[++i])) {
+      throw new VmError('usage', `unknown option ${flag}`);
+    }
+  }
+  if (sides.length !== 2) throw new VmError('usage', `compare needs exactly two --kernel options, got ${sides.length}`);
+  return { sides, common, testArgs };
+}
+
+export const compare: Command = {
+  summary: 'run the suite on two kernels (or module sets) and print a per-stage diff; exit 1 on a regression',
+  async run(argv) {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    try {
+      const { sides, common, testArgs } = parse(argv);
+      const docs = [];
+      for (const [index, side] of sides.entries()) {
+        process.stderr.write(`kvm-xen compare: running the suite on ${'AB'[index]}: ${describe(side)}\n`);
+        let text = '';
+        const result = await runSuiteInVm({ ...common, kernel: side.kernel, ...(side.kvmModules ? { kvmModules: side.kvmModules } : {}) }, testArgs, {
+          write: (chunk) => { text += chunk.toString(); },
+        });
+        if (result.outcome !== 'exited') return reportVmResult(result);
+        docs.push(parseTap(text));
+      }
+      const rows = compareRuns(docs[0]!, docs[1]!);
+      process.stdout.write(formatComparison(rows, describe(sides[0]!), describe(sides[1]!)));
+      const regressions = rows.filter(isRegression).length;
+      process.stdout.write(regressions ? `${regressions} regression(s): B fails what A passes\n` : 'no regressions\n');
+      return regressions ? 1 : 0;
+    } catch (error) {
+      if (!(error instanceof VmError)) throw error;
+      process.stderr.write(`kvm-xen compare: ${error.message}\n`);
+      return error.status;
+    }
+  },
+};
