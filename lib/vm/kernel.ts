@@ -14,6 +14,8 @@ export interface KernelImage {
   bzImage: string;
   /** Loadable modules by name (kvm_amd, 9p, ...); a name absent here is built in or unavailable. */
   modules: Map<string, string>;
+  /** For a Debian kernel: its package version (e.g. 6.12.117-1~deb12u1), which its sources share. */
+  debianVersion?: string;
 }
 
 const DEBIAN_IMAGE = /^linux-image-(6\.12\.(\d+)\+deb\d+)-amd64-unsigned$/;
@@ -57,7 +59,7 @@ async function debianKernel(abi: string | undefined): Promise<KernelImage> {
   const release = `${DEBIAN_IMAGE.exec(wanted)![1]}-amd64`;
   const bzImage = path.join(root, 'boot', `vmlinuz-${release}`);
   checkBzImage(bzImage);
-  return { description: `Debian ${release} (${version})`, bzImage, modules: indexModules(path.join(root, 'lib', 'modules', release)) };
+  return { description: `Debian ${release} (${version})`, bzImage, modules: indexModules(path.join(root, 'lib', 'modules', release)), debianVersion: version };
 }
 
 export async function resolveKernel(spec: string): Promise<KernelImage> {

@@ -1,0 +1,56 @@
+// Benchmark: the port of xen_shinfo_test against the kernel's C test, in the same VM boot (Debian's
+// 6.12 kernel in QEMU), run alternately. Goal: the port's test time within 1.25x of C's.
+//
+//   node dist/bench/shinfo.js [ROUNDS]
+import path from 'node:path';
+
+import { resolveKernel, runInVm } from '../lib/vm';
+import { projectRoot } from '../lib/paths';
+import { upstreamShinfoTest } from './upstream-selftest';
+
+export interface ShinfoBench {
+  kernel: string;
+  rounds: number;
+  cMs: number;
+  portTestMs: number;
+  portWallMs: number;
+  ratio: number;
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+};
+
+export async function benchShinfo(rounds = 3): Promise<ShinfoBench> {
+  const kernel = await resolveKernel('debian');
+  if (!kernel.debianVersion) throw new Error('the default kernel should be a Debian one');
+  const cTest = await upstreamShinfoTest(kernel.debianVersion);
+  let output = '';
+  const result = await runInVm({
+    kernel: 'debian',
+    command: [process.execPath, path.join(projectRoot, 'dist', 'bench', 'shinfo-in-vm.js'), cTest, String(rounds)],
+    output: { write: (chunk) => { output += chunk.toString(); } },
+  });
+  if (result.status !== 0) throw new Error(`the benchmark run failed (${result.message || `status ${result.status}`}):\n${output}`);
+  const { c, ported } = JSON.parse(output.trim().split('\n').pop()!) as { c: Array<{ testMs: number }>; ported: Array<{ testMs: number; wallMs: number }> };
+  const cMs = median(c.map((t) => t.testMs));
+  const portTestMs = median(ported.map((t) => t.testMs));
+  return { kernel: kernel.description, rounds, cMs, portTestMs, portWallMs: median(ported.map((t) => t.wallMs)), ratio: portTestMs / cMs };
+}
+
+export function formatShinfoBench(b: ShinfoBench): string {
+  return [
+    `xen_shinfo_test, ${b.kernel} in QEMU, median of ${b.rounds} alternating runs in one boot:`,
+    `  upstream C test          ${b.cMs.toFixed(0).padStart(7)} ms`,
+    `  port (test itself)       ${b.portTestMs.toFixed(0).padStart(7)} ms   ${b.ratio.toFixed(2)}x of C (goal <= 1.25x)`,
+    `  port (with Node start)   ${b.portWallMs.toFixed(0).padStart(7)} ms`,
+  ].join('\n');
+}
+
+if (require.main === module) {
+  benchShinfo(Number(process.argv[2] ?? 3)).then((b) => process.stdout.write(`${formatShinfoBench(b)}\n`), (error: Error) => {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = 1;
+  });
+}
