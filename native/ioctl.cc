@@ -15,6 +15,7 @@ namespace kvmxen {
 namespace {
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
+constexpr double kMaxMappingBytes = 4294967296.0;
 
 template <typename T>
 T ReadField(const uint8_t* data, size_t offset) {
@@ -195,8 +196,10 @@ Napi::Value JsOpenDevice(const Napi::CallbackInfo& info) {
 Napi::Value JsMapAnonymous(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t size = 0;
-  // 2^46 bytes: far beyond any test, well inside the 47-bit user address space.
-  if (!ArgInteger(info, 0, "size", 1, static_cast<double>(1ull << 46), &size)) return env.Undefined();
+  // At most 4 GiB: the largest external ArrayBuffer Node 20 makes (Buffer's kMaxLength). Above it,
+  // napi_create_external_arraybuffer fails after Node has already run the finalizer, and
+  // node-addon-api then frees the finalizer's data a second time: a double free, not an exception.
+  if (!ArgInteger(info, 0, "size", 1, kMaxMappingBytes, &size)) return env.Undefined();
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   if (size % page != 0) return ThrowRangeError(env, "ERR_OUT_OF_RANGE", "size must be a multiple of the page size");
   int error = 0;
