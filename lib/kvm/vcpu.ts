@@ -182,9 +182,15 @@ export class Vcpu implements Disposable {
    * the guest runs (see ASYNC_SPIN_US for the short exits). One run at a time.
    */
   runAsync(options: RunOptions = {}): Promise<VcpuExit> {
-    this.open();
+    // Every failure comes as a rejection, a closed vCPU and a bad option too: callers handle one path.
+    let timeoutMs: number;
+    try {
+      this.open();
+      timeoutMs = timeoutOf(options);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     if (this.pending) return Promise.reject(new Error(`vCPU ${this.id} is busy: one run at a time`));
-    const timeoutMs = timeoutOf(options);
     const now = performance.now();
     if (this.spinningSince === 0) this.spinningSince = now;
     const spinUs = now - this.spinningSince < EVENT_LOOP_TURN_MS ? ASYNC_SPIN_US : 0;
@@ -227,14 +233,18 @@ export class Vcpu implements Disposable {
    * else this thread, which is then the one calling KVM_RUN. Resolves with the growth in ns.
    */
   yieldUntilRunDelay(ns: number, timeoutMs = 10000): Promise<number> {
-    this.open();
-    if (this.pending) return Promise.reject(new Error(`vCPU ${this.id} is busy: one run at a time`));
-    if (this.runner.threadId === 0) {
-      const grown = native.yieldUntilRunDelay(ns, timeoutMs);
-      if (grown < 0) return Promise.reject(new KvmError('sched_yield', -grown, undefined, 'waiting for this thread\'s run delay to grow'));
-      return Promise.resolve(grown);
+    try {
+      this.open();
+      if (this.pending) throw new Error(`vCPU ${this.id} is busy: one run at a time`);
+      if (this.runner.threadId === 0) {
+        const grown = native.yieldUntilRunDelay(ns, timeoutMs);
+        if (grown < 0) throw new KvmError('sched_yield', -grown, undefined, 'waiting for this thread\'s run delay to grow');
+        return Promise.resolve(grown);
+      }
+      this.runner.yieldAsync(ns, timeoutMs);
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
-    this.runner.yieldAsync(ns, timeoutMs);
     return new Promise<number>((resolve, reject) => this.await({ kind: 'yield', resolve, reject }));
   }
 
