@@ -3,6 +3,11 @@
 // or be reported as the known kernel gap (TODO), never fail outright.
 import t from 'tap';
 
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { buildKvmModules } from '../lib/kbuild';
+import { projectRoot } from '../lib/paths';
 import { outcomeOf, parseTap, type TapDocument } from '../lib/tap/parse';
 import { runCli } from './helpers/vm';
 
@@ -50,5 +55,19 @@ t.test('--strict turns the known gap into failures on a kernel without the remed
   } else {
     t.equal(run.status, 1, 'strict: the gap fails the suite');
     t.equal(gap?.directive, undefined, 'no TODO under --strict');
+  }
+});
+
+t.test('with our kernel patch (kernel/), every check passes, --strict included', async (t) => {
+  const kernelDir = path.join(projectRoot, 'kernel');
+  const patches = fs.readdirSync(kernelDir).filter((f) => f.endsWith('.patch')).map((f) => path.join(kernelDir, f));
+  const modules = await buildKvmModules({ patches });
+  const run = await runCli(['test', '--vm', '--timeout', '900', '--kvm-modules', modules.dir, '--strict']);
+  t.equal(run.status, 0, `suite status with patched KVM (stderr: ${run.stderr.trim().slice(-500)})`);
+  const doc = parseTap(run.stdout);
+  t.equal(doc.results.length, 4, 'four selftests');
+  for (const test of doc.results) {
+    t.ok(test.subtest && test.subtest.results.length > 0, `${test.description} ran`);
+    for (const result of test.subtest?.results ?? []) t.equal(outcomeOf(result), 'pass', `${test.description}: ${result.description}`);
   }
 });

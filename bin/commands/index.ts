@@ -1,4 +1,5 @@
 // The table of CLI verbs. Each verb lives in its own file.
+import { buildKvm } from './build-kvm';
 import type { Command } from './command';
 import { compare } from './compare';
 import { setup } from './setup';
@@ -10,4 +11,5 @@ export const commands: Record<string, Command> = {
   vm,
   setup,
   compare,
+  'build-kvm': buildKvm,
 };

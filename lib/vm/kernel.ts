@@ -16,6 +16,8 @@ export interface KernelImage {
   modules: Map<string, string>;
   /** For a Debian kernel: its package version (e.g. 6.12.117-1~deb12u1), which its sources share. */
   debianVersion?: string;
+  /** For a Debian kernel: its ABI name (e.g. 6.12.117+deb12), which its headers packages carry. */
+  debianAbi?: string;
 }
 
 const DEBIAN_IMAGE = /^linux-image-(6\.12\.(\d+)\+deb\d+)-amd64-unsigned$/;
@@ -59,7 +61,7 @@ async function debianKernel(abi: string | undefined): Promise<KernelImage> {
   const release = `${DEBIAN_IMAGE.exec(wanted)![1]}-amd64`;
   const bzImage = path.join(root, 'boot', `vmlinuz-${release}`);
   checkBzImage(bzImage);
-  return { description: `Debian ${release} (${version})`, bzImage, modules: indexModules(path.join(root, 'lib', 'modules', release)), debianVersion: version };
+  return { description: `Debian ${release} (${version})`, bzImage, modules: indexModules(path.join(root, 'lib', 'modules', release)), debianVersion: version, debianAbi: DEBIAN_IMAGE.exec(wanted)![1]! };
 }
 
 export async function resolveKernel(spec: string): Promise<KernelImage> {
