@@ -29,6 +29,7 @@ const EM_X86_64 = 62;
 const ET_EXEC = 2;
 const PF_X = 1;
 const PF_W = 2;
+const ELF64_SYM_SIZE = 24;
 
 export class ElfError extends Error {
   constructor(message: string) {
@@ -87,7 +88,9 @@ export function parseElf(file: Uint8Array): ElfImage {
     const offset = toNumber(view.getBigUint64(at + 24, true), 'sh_offset');
     const size = toNumber(view.getBigUint64(at + 32, true), 'sh_size');
     const link = view.getUint32(at + 40, true);
-    const entrySize = toNumber(view.getBigUint64(at + 56, true), 'sh_entsize') || 24;
+    const entrySize = toNumber(view.getBigUint64(at + 56, true), 'sh_entsize') || ELF64_SYM_SIZE;
+    // Each entry is read as a whole Elf64_Sym: smaller steps would read past the table's end.
+    if (entrySize < ELF64_SYM_SIZE) throw new ElfError(`symbol table entries of ${entrySize} bytes (an Elf64_Sym has ${ELF64_SYM_SIZE})`);
     const stringsAt = shoff + link * shentsize;
     need(stringsAt, 64, 'the string table header');
     const stringsOffset = toNumber(view.getBigUint64(stringsAt + 24, true), 'sh_offset');
