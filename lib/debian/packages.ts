@@ -57,23 +57,57 @@ async function sortVersions(versions: string[]): Promise<string[]> {
   return sorted;
 }
 
-/** Package names the package source offers that match a regular expression (apt-cache, offline). */
-export async function matchingPackages(pattern: RegExp): Promise<string[]> {
-  const result = await runProgram('apt-cache', ['pkgnames']);
-  if (result.status !== 0) throw new PackageError(`apt-cache pkgnames failed: ${result.stderr.trim()}`);
-  return result.stdout.split('\n').filter((name) => pattern.test(name)).sort();
+/**
+ * apt-cache answers take a second or two; they change only when the package lists do. Answers are
+ * kept in the cache with a stamp of the lists (their directory's and apt's binary cache's mtimes).
+ */
+function listsStamp(): string {
+  const mtime = (file: string): number => { try { return fs.statSync(file).mtimeMs; } catch { return 0; } };
+  return `${mtime('/var/lib/apt/lists')}:${mtime('/var/cache/apt/pkgcache.bin')}`;
+}
+
+async function remembered(key: string, compute: () => Promise<string[]>): Promise<string[]> {
+  const file = path.join(cacheDir(), 'apt-answers.json');
+  const stamp = listsStamp();
+  let answers: { stamp: string; values: Record<string, string[]> } = { stamp, values: {} };
+  try {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof answers;
+    if (saved.stamp === stamp) answers = saved;
+  } catch {
+    // none yet, or unreadable: start afresh
+  }
+  const known = answers.values[key];
+  if (known) return known;
+  const value = await compute();
+  answers.values[key] = value;
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(answers));
+  fs.renameSync(tmp, file);
+  return value;
+}
+
+/** Package names starting with `prefix` that match `pattern`, from the package lists (offline). */
+export async function matchingPackages(prefix: string, pattern: RegExp): Promise<string[]> {
+  const names = await remembered(`pkgnames:${prefix}`, async () => {
+    const result = await runProgram('apt-cache', ['pkgnames', prefix]);
+    if (result.status !== 0) throw new PackageError(`apt-cache pkgnames failed: ${result.stderr.trim()}`);
+    return result.stdout.split('\n').filter(Boolean).sort();
+  });
+  return names.filter((name) => pattern.test(name));
 }
 
 /** The versions of a package the package source offers, oldest first. */
 export async function availableVersions(name: string): Promise<string[]> {
-  const result = await runProgram('apt-cache', ['madison', name]);
-  if (result.status !== 0) throw new PackageError(`apt-cache madison ${name} failed: ${result.stderr.trim()}`);
-  const versions = new Set<string>();
-  for (const line of result.stdout.split('\n')) {
-    const [pkg, version] = line.split('|').map((field) => field.trim());
-    if (pkg === name && version) versions.add(version);
-  }
-  return sortVersions([...versions]);
+  return remembered(`versions:${name}`, async () => {
+    const result = await runProgram('apt-cache', ['madison', name]);
+    if (result.status !== 0) throw new PackageError(`apt-cache madison ${name} failed: ${result.stderr.trim()}`);
+    const versions = new Set<string>();
+    for (const line of result.stdout.split('\n')) {
+      const [pkg, version] = line.split('|').map((field) => field.trim());
+      if (pkg === name && version) versions.add(version);
+    }
+    return sortVersions([...versions]);
+  });
 }
 
 export async function newestVersion(name: string): Promise<string> {

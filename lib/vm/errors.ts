@@ -15,6 +15,8 @@ export const vmExitStatus = {
   flake: 75,
   /** The run passed --timeout. */
   timeout: 124,
+  /** We were interrupted (Ctrl-C, SIGTERM, SIGHUP): QEMU was stopped. */
+  interrupted: 130,
 } as const;
 
 export type VmFailure = keyof typeof vmExitStatus;

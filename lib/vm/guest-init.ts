@@ -1,8 +1,10 @@
 // The guest's /init (busybox sh) and the per-run command script. The init loads the modules, mounts
-// the host's root read-only over 9p with writable scratch on top, starts the keeper VM, runs the
-// command chrooted with its output on the second serial port, and reports its exit status on the
-// console with the run's nonce. Arguments reach the command through single-quoted words, which the
-// shell takes literally: nothing in them is expanded or split.
+// the host's root read-only over 9p with writable scratch on top, starts the keeper VM, and runs the
+// command chrooted, with a clean environment, its stdout and stderr on their own virtio-serial ports.
+// When it exits the init writes the end marker with its status on both ports (end-marker.ts).
+// Arguments reach the command through single-quoted words, which the shell takes literally: nothing in
+// them is expanded or split.
+import { END_MARKER_PREFIX } from './end-marker';
 
 /** A word the shell reads back exactly: '...' with each ' written as '\''. */
 export function shellQuote(word: string): string {
@@ -10,10 +12,11 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-export const markers = {
-  start: 'KVMXEN-START',
-  exit: 'KVMXEN-EXIT',
-} as const;
+/** The console line (with the nonce) that says the command is starting: the boot went well. */
+export const START_MARKER = 'KVMXEN-START';
+
+/** The virtio-serial port names the command's stdout and stderr go to (qemu.ts makes the ports). */
+export const outputPorts = { stdout: 'kvmxen.stdout', stderr: 'kvmxen.stderr' } as const;
 
 export interface CommandScript {
   argv: readonly string[];
@@ -36,8 +39,11 @@ export function commandScript(job: CommandScript): string {
 }
 
 /**
- * /init. It reads the run's files from /run/kvm-xen (the per-run archive): nonce, command. Modules are
- * loaded in /modules/order; kvm_amd and kvm_intel only on their own vendor's CPU.
+ * /init. It reads the run's files from /run/kvm-xen (the per-run archive): nonce (removed once read,
+ * so the command cannot learn it), command. Modules are loaded in /modules/order; kvm_amd and
+ * kvm_intel only on their own vendor's CPU. A module that does not load stops the run: a suite run
+ * without the user's KVM modules would answer the wrong question. Messages for the host start with
+ * "kvm-xen-init:" on the console.
  */
 export const initScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -45,9 +51,10 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-CONSOLE=/dev/ttyS0
 NONCE=$(cat /run/kvm-xen/nonce)
-say() { echo "$*" > $CONSOLE; }
+rm -f /run/kvm-xen/nonce
+say() { echo "$*" > /dev/ttyS0; }
+fail() { say "kvm-xen-init: $*"; poweroff -f; sleep 60; }
 vendor=other
 grep -q '^flags.* svm' /proc/cpuinfo && vendor=amd
 grep -q '^flags.* vmx' /proc/cpuinfo && vendor=intel
@@ -56,20 +63,34 @@ while read -r name; do
     kvm_amd) [ $vendor = amd ] || continue ;;
     kvm_intel) [ $vendor = intel ] || continue ;;
   esac
-  insmod /modules/$name.ko || say "kvm-xen-init: insmod $name failed"
+  insmod /modules/$name.ko 2> /tmp/insmod.err || fail "insmod $name failed: $(cat /tmp/insmod.err)"
 done < /modules/order
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /mnt || { say "kvm-xen-init: cannot mount the host root over 9p"; poweroff -f; }
+port() {
+  for dir in /sys/class/virtio-ports/*; do
+    [ "$(cat $dir/name 2>/dev/null)" = "$1" ] && [ -c /dev/\${dir##*/} ] && { echo /dev/\${dir##*/}; return 0; }
+  done
+  return 1
+}
+tries=0
+until OUT=$(port ${outputPorts.stdout}) && ERR=$(port ${outputPorts.stderr}); do
+  tries=$((tries + 1))
+  [ $tries -gt 200 ] && fail "no virtio-serial output ports (the kernel needs CONFIG_VIRTIO_CONSOLE)"
+  usleep 50000
+done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /mnt || fail "cannot mount the host root over 9p (the kernel needs 9P_FS and NET_9P_VIRTIO)"
 mount -t proc proc /mnt/proc
 mount -t sysfs sys /mnt/sys
 mount -t devtmpfs dev /mnt/dev
+mkdir -p /mnt/dev/shm /mnt/dev/pts
+mount -t tmpfs -o mode=1777 shm /mnt/dev/shm
+mount -t devpts devpts /mnt/dev/pts
 mount -t tmpfs -o mode=1777 scratch /mnt/tmp
 mount -t tmpfs run /mnt/run 2>/dev/null
-[ -c /dev/kvm ] && /bin/kvm-xen-keeper &
-stty -F /dev/ttyS1 raw -echo 2>/dev/null
-say "$NONCE ${markers.start}"
-chroot /mnt /bin/sh -c "$(cat /run/kvm-xen/command)" < /dev/null > /dev/ttyS1 2>&1
+[ -c /dev/kvm ] && /bin/kvm-xen-keeper
+say "$NONCE ${START_MARKER}"
+env -i /bin/chroot /mnt /bin/sh -c "$(cat /run/kvm-xen/command)" < /dev/null > $OUT 2> $ERR
 status=$?
-sync
-say "$NONCE ${markers.exit} $status"
+printf '${END_MARKER_PREFIX}%s:%d\\n' "$NONCE" $status > $ERR
+printf '${END_MARKER_PREFIX}%s:%d\\n' "$NONCE" $status > $OUT
 poweroff -f
 `;

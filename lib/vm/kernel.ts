@@ -47,7 +47,7 @@ function checkBzImage(file: string): void {
 }
 
 async function debianKernel(abi: string | undefined): Promise<KernelImage> {
-  const names = await matchingPackages(DEBIAN_IMAGE);
+  const names = await matchingPackages('linux-image-6.12.', DEBIAN_IMAGE);
   const wanted = abi === undefined
     ? names.sort((a, b) => Number(DEBIAN_IMAGE.exec(a)![2]) - Number(DEBIAN_IMAGE.exec(b)![2])).pop()
     : names.find((name) => { const m = DEBIAN_IMAGE.exec(name)!; return m[1] === abi || m[1]!.startsWith(`${abi}+`); });

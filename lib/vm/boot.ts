@@ -1,0 +1,160 @@
+// One QEMU run, watched: the console (kernel messages, the init's start line) on QEMU's stdout, the
+// command's stdout and stderr from their FIFOs through the end-marker filter, the time limits, and our
+// own signals. QEMU is always stopped and waited for before this returns; what was seen goes to
+// classify.ts.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+
+import { EndMarkedStream } from './end-marker';
+import { QEMU } from './qemu';
+
+export interface Sink {
+  write(chunk: Buffer | string): unknown;
+}
+
+export interface BootSpec {
+  qemuArgs: readonly string[];
+  stdoutFifo: string;
+  stderrFifo: string;
+  /** The console line that says the init is starting the command. */
+  startLine: string;
+  endMarker: Buffer;
+  stdout: Sink;
+  stderr: Sink;
+  timeoutMs: number;
+  /** Without the start line by then, the guest is taken as stuck in its boot. */
+  bootTimeoutMs: number;
+  /** Echo the console to our stderr. */
+  verbose: boolean;
+}
+
+export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted';
+
+export interface BootObservation {
+  /** The command's exit status, from the end marker on its stdout port. */
+  exitStatus: number | undefined;
+  startedCommand: boolean;
+  /** The console's last 256 KiB. */
+  console: string;
+  /** QEMU's own error messages. */
+  qemuErrors: string;
+  /** Why we stopped QEMU, if we did before the command ended. */
+  stoppedFor: StopReason | undefined;
+  durationMs: number;
+}
+
+const CONSOLE_KEEP = 256 * 1024;
+/** After the command's stdout ended, how long its stderr may take to end too. */
+const STDERR_GRACE_MS = 2000;
+/** QEMU's warnings about features TCG cannot emulate for the EPYC model: harmless, always there. */
+const HARMLESS_QEMU_WARNING = /TCG doesn't support requested feature/;
+
+export function bootQemu(spec: BootSpec): Promise<BootObservation> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const qemu = spawn(QEMU, spec.qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let consoleText = '';
+    let qemuErrors = '';
+    let startedCommand = false;
+    let stoppedFor: StopReason | undefined;
+    let qemuDone = false;
+
+    const stop = (why: StopReason | undefined): void => {
+      if (why && !stoppedFor && stdout.ending === undefined) stoppedFor = why;
+      qemu.kill('SIGKILL');
+    };
+    const overall = setTimeout(() => stop('timeout'), spec.timeoutMs);
+    const boot = setTimeout(() => { if (!startedCommand) stop('bootTimeout'); }, spec.bootTimeoutMs);
+    let grace: NodeJS.Timeout | undefined;
+    const onSignal = (): void => stop('interrupted');
+    const onExit = (): void => { qemu.kill('SIGKILL'); };
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    for (const signal of signals) process.on(signal, onSignal);
+    process.on('exit', onExit);
+
+    qemu.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      if (spec.verbose) process.stderr.write(chunk);
+      consoleText = (consoleText + chunk).slice(-CONSOLE_KEEP);
+      if (!startedCommand && consoleText.includes(spec.startLine)) {
+        startedCommand = true;
+        clearTimeout(boot);
+      }
+    });
+    qemu.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      qemuErrors += chunk.split('\n').filter((line) => line.trim() && !HARMLESS_QEMU_WARNING.test(line)).map((line) => `${line}\n`).join('');
+    });
+
+    // Once both ports have ended, the guest has nothing more to say: stop it rather than wait for its
+    // poweroff.
+    const onEnding = (): void => {
+      if (stdout.ending === undefined) return;
+      if (stderr.ending !== undefined) stop(undefined);
+      else grace ??= setTimeout(() => stop(undefined), STDERR_GRACE_MS);
+    };
+    const stdout = new EndMarkedStream(spec.endMarker, (bytes) => spec.stdout.write(bytes));
+    const stderr = new EndMarkedStream(spec.endMarker, (bytes) => spec.stderr.write(bytes));
+    const channels = [
+      readFifo(spec.stdoutFifo, stdout, onEnding, () => finish()),
+      readFifo(spec.stderrFifo, stderr, onEnding, () => finish()),
+    ];
+
+    qemu.on('error', (error) => {
+      qemuErrors += `${error.message}\n`;
+    });
+    qemu.on('close', () => {
+      qemuDone = true;
+      // A FIFO QEMU never opened (it failed early) would keep our reader waiting: open it ourselves.
+      for (const channel of channels) channel.unblock();
+      finish();
+    });
+
+    let finished = false;
+    function finish(): void {
+      if (finished || !qemuDone || channels.some((channel) => !channel.closed)) return;
+      finished = true;
+      for (const timer of [overall, boot, grace]) clearTimeout(timer);
+      for (const signal of signals) process.removeListener(signal, onSignal);
+      process.removeListener('exit', onExit);
+      const status = stdout.ending;
+      resolve({
+        exitStatus: status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined,
+        startedCommand,
+        console: consoleText,
+        qemuErrors,
+        stoppedFor,
+        durationMs: Date.now() - started,
+      });
+    }
+  });
+}
+
+interface FifoChannel {
+  readonly closed: boolean;
+  unblock(): void;
+}
+
+/** Reads a FIFO into the end-marker filter until QEMU closes its end. */
+function readFifo(fifo: string, stream: EndMarkedStream, onEnding: () => void, onClosed: () => void): FifoChannel {
+  let opened = false;
+  const channel = { closed: false, unblock };
+  const reader = fs.createReadStream(fifo);
+  reader.on('open', () => { opened = true; });
+  reader.on('data', (chunk) => {
+    stream.push(chunk as Buffer);
+    if (stream.ending !== undefined) onEnding();
+  });
+  reader.on('close', () => {
+    stream.close();
+    channel.closed = true;
+    onClosed();
+  });
+  reader.on('error', () => reader.destroy());
+  function unblock(): void {
+    if (opened || channel.closed) return;
+    fs.open(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK, (error, fd) => {
+      if (!error) fs.close(fd, () => undefined);
+      else reader.destroy();
+    });
+  }
+  return channel;
+}

@@ -1,0 +1,62 @@
+// What a run's observation means: the command's own status, or which of the runner's failures it was
+// (errors.ts). Pure, so each rule can be tested on console text without booting anything.
+import type { BootObservation } from './boot';
+import type { VmFailure } from './errors';
+
+export type VmOutcome = 'exited' | VmFailure;
+
+export interface Verdict {
+  outcome: VmOutcome;
+  /** For a failure: what happened, in one line. */
+  message: string;
+  /** Console lines around a crash (or the last ones), for the report. */
+  consoleTail: string[];
+}
+
+/** Multi-threaded TCG running stale bytes while the guest patches its own text (vm-on-this-machine.md). */
+const INT3_OOPS = /Oops: int3\b/;
+/** A kernel crash: a panic, an oops, a BUG, a general protection fault in the kernel. */
+const CRASH = /Kernel panic - not syncing|Oops: |BUG: |general protection fault/;
+/** What our init says when it cannot go on (guest-init.ts). */
+const INIT_FAILURE = /kvm-xen-init: (.*)/;
+
+export interface Limits {
+  timeoutMs: number;
+  bootTimeoutMs: number;
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').map((line) => line.replace(/\r$/, ''));
+}
+
+function tail(consoleLines: readonly string[]): string[] {
+  const at = consoleLines.findIndex((line) => CRASH.test(line));
+  const kept = at >= 0 ? consoleLines.slice(Math.max(0, at - 2), at + 40) : consoleLines.slice(-20);
+  return kept.filter((line, index) => line.trim() !== '' || index < kept.length - 1);
+}
+
+export function classify(seen: BootObservation, limits: Limits): Verdict {
+  const consoleLines = lines(seen.console);
+  const verdict = (outcome: VmOutcome, message: string): Verdict => ({ outcome, message, consoleTail: outcome === 'exited' ? [] : tail(consoleLines) });
+  // The end marker came: the command finished, whatever happened afterwards.
+  if (seen.exitStatus !== undefined) return verdict('exited', '');
+  if (seen.stoppedFor === 'interrupted') return verdict('interrupted', 'interrupted; QEMU was stopped');
+  if (seen.stoppedFor === 'timeout') return verdict('timeout', `the run passed its time limit of ${limits.timeoutMs / 1000} s; QEMU was stopped`);
+
+  const when = seen.startedCommand ? 'while the command ran' : 'before the command started';
+  if (consoleLines.some((line) => INT3_OOPS.test(line))) {
+    return verdict('flake', `the guest kernel hit "Oops: int3" ${when}, a known multi-threaded TCG flake, not a kernel or test failure`);
+  }
+  const crash = consoleLines.find((line) => CRASH.test(line))?.trim();
+  if (crash) return verdict('guestPanic', `the guest kernel crashed ${when}: ${crash}`);
+
+  const initFailure = consoleLines.map((line) => INIT_FAILURE.exec(line)?.[1]).find((message) => message !== undefined);
+  if (initFailure) return verdict('noStart', `the guest could not start the command: ${initFailure}`);
+  if (seen.stoppedFor === 'bootTimeout') return verdict('noStart', `the guest did not start the command within ${limits.bootTimeoutMs / 1000} s of booting; QEMU was stopped`);
+  const qemuError = seen.qemuErrors.trim().split('\n').filter(Boolean).pop();
+  if (!seen.startedCommand) {
+    const why = qemuError ? `QEMU: ${qemuError}` : consoleLines.filter((line) => line.trim()).pop() ?? 'no console output';
+    return verdict('noStart', `the guest never started the command: ${why}`);
+  }
+  return verdict('guestPanic', `the guest stopped while the command ran, without a crash message or an exit status${qemuError ? ` (QEMU: ${qemuError})` : ''}`);
+}
