@@ -62,7 +62,8 @@ export const compare: Command = {
         process.stderr.write(`kvm-xen compare: running the suite on ${'AB'[index]}: ${describe(side)}\n`);
         let text = '';
         const result = await runSuiteInVm({ ...common, kernel: side.kernel, ...(side.kvmModules ? { kvmModules: side.kvmModules } : {}) }, testArgs, {
-          write: (chunk) => { text += chunk.toString(); },
+          output: { write: (chunk) => { text += chunk.toString(); } },
+          onRetry: () => { text = ''; },
         });
         if (result.outcome !== 'exited') return reportVmResult(result);
         docs.push(parseTap(text));

@@ -12,9 +12,11 @@ export const vmOptionsHelp = `VM options:
   --mem MB          memory in MiB (default 2048)
   --timeout S       limit for the whole run in seconds (default 1800)
   --append ARGS     extra kernel command-line arguments
+  --env K=V         set an environment variable for the command (repeatable; PATH, HOME=/tmp and
+                    TERM are set already)
   --verbose         show the guest kernel's console on stderr`;
 
-const valued = new Set(['--kernel', '--kvm-modules', '--accel', '--smp', '--mem', '--timeout', '--append']);
+const valued = new Set(['--kernel', '--kvm-modules', '--accel', '--smp', '--mem', '--timeout', '--append', '--env']);
 
 function positiveInteger(flag: string, value: string): number {
   const number = Number(value);
@@ -41,6 +43,12 @@ export function applyVmFlag(options: VmOptions, flag: string, value: string | un
     case '--mem': options.memMb = positiveInteger(flag, value); break;
     case '--timeout': options.timeoutMs = positiveInteger(flag, value) * 1000; break;
     case '--append': options.append = value; break;
+    case '--env': {
+      const eq = value.indexOf('=');
+      if (eq <= 0) throw new VmError('usage', `--env needs NAME=VALUE, got ${JSON.stringify(value)}`);
+      options.env = { ...options.env, [value.slice(0, eq)]: value.slice(eq + 1) };
+      break;
+    }
   }
   return true;
 }
