@@ -6,8 +6,9 @@
 // second VM in this process. The guest there must still see the events: that needs a kernel that marks
 // already-pending ports when the destination sets their delivery paths up; without it the check is a
 // known gap (TAP "# TODO"; --strict counts it).
-import { EventFd, Kvm, restoreVm, snapshotVm, XEN_EVTCHN_PRIORITY_2LEVEL, type VmSnapshot } from '../lib/kvm';
+import { EventFd, restoreVm, snapshotVm, XEN_EVTCHN_PRIORITY_2LEVEL, type VmSnapshot } from '../lib/kvm';
 import { portWord, restoreXenState, saveXenState, XEN_INVALID_GPA } from '../lib/xen';
+import { openKvmOrSkip } from './lib/kvm-device';
 import { selftestMain, type Tap, TestFailure } from './lib/ksft';
 import { requireEventChannels, VCPU_INFO_GPA, XenGuest } from './evtchn/guest-vm';
 import { KNOWN_GAP } from './xen_evtchn_setup_test';
@@ -32,7 +33,7 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
 }
 
 export async function xenMigrationTest(tap: Tap): Promise<void> {
-  const kvm = Kvm.open();
+  const kvm = openKvmOrSkip();
   const doorbell = EventFd.create();
   try {
     requireEventChannels(kvm);

@@ -3,7 +3,7 @@
 // (6.12). Runs as a kselftest-style program: TAP 13 on stdout, exit 0 pass / 1 fail / 4 skip.
 //
 //   node dist/selftests/xen_shinfo_test.js [-v|--verbose]
-import { Kvm } from '../lib/kvm';
+import { openKvmOrSkip } from './lib/kvm-device';
 import { selftestMain, type Tap } from './lib/ksft';
 import { finalCheckNames, stageNames } from './xen_shinfo/constants';
 import { finalChecks } from './xen_shinfo/final-checks';
@@ -12,7 +12,7 @@ import { setUp } from './xen_shinfo/setup';
 
 export async function xenShinfoTest(tap: Tap, verbose: boolean): Promise<void> {
   const started = process.hrtime.bigint();
-  const kvm = Kvm.open();
+  const kvm = openKvmOrSkip();
   try {
     const test = setUp(kvm, verbose, (message) => { if (verbose) tap.diag(message); });
     try {

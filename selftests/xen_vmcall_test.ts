@@ -2,9 +2,10 @@
 // xen_vmcall_test: the TypeScript port of the kernel's tools/testing/selftests/kvm/x86/xen_vmcall_test.c.
 // Hypercalls KVM leaves to userspace arrive as KVM_EXIT_XEN; the host checks their registers and
 // answers. TAP 13 on stdout, exit 0 pass / 1 fail / 4 skip.
-import { Kvm, type CpuidEntry, type XenHypercallExit } from '../lib/kvm';
+import { type CpuidEntry, type Kvm, type XenHypercallExit } from '../lib/kvm';
 import { GuestMachine } from '../lib/guest';
 import { XenVm } from '../lib/xen';
+import { openKvmOrSkip } from './lib/kvm-device';
 import { selftestMain, type Tap, testAssert, testRequire, TestFailure } from './lib/ksft';
 
 const HCALL_REGION_GPA = 0xc0000000;
@@ -39,7 +40,7 @@ function checkHypercall(exit: XenHypercallExit): void {
 }
 
 export async function xenVmcallTest(tap: Tap): Promise<void> {
-  const kvm = Kvm.open();
+  const kvm = openKvmOrSkip();
   try {
     const caps = kvm.xenHvmCaps();
     testRequire(caps.has('INTERCEPT_HCALL'), `Requirement not met: xen_caps & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL (KVM_CAP_XEN_HVM = ${caps.raw})`);
