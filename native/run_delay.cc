@@ -40,7 +40,7 @@ int64_t ReadRunDelay() {
   return static_cast<int64_t>(delay);
 }
 
-int64_t YieldUntilRunDelay(uint64_t ns, uint64_t timeoutNs) {
+int64_t YieldUntilRunDelay(uint64_t ns, uint64_t timeoutNs, const std::atomic<bool>* stop) {
   const int64_t start = ReadRunDelay();
   if (start < 0) return start;
   const uint64_t deadline = MonotonicNs() + timeoutNs;
@@ -50,6 +50,7 @@ int64_t YieldUntilRunDelay(uint64_t ns, uint64_t timeoutNs) {
     if (now < 0) return now;
     if (static_cast<uint64_t>(now - start) >= ns) return now - start;
     if (MonotonicNs() > deadline) return -ETIMEDOUT;
+    if (stop != nullptr && stop->load()) return -EINTR;
   }
 }
 

@@ -5,15 +5,16 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace kvmxen {
 
 // Run delay of the calling thread in ns, or -errno.
 int64_t ReadRunDelay();
-// sched_yield() until the calling thread's run delay has grown by `ns`, or `timeoutNs` passed.
-// Returns the growth in ns, or -ETIMEDOUT / -errno.
-int64_t YieldUntilRunDelay(uint64_t ns, uint64_t timeoutNs);
+// sched_yield() until the calling thread's run delay has grown by `ns`, `timeoutNs` passed, or `*stop`
+// became true. Returns the growth in ns, or -ETIMEDOUT / -EINTR (stopped) / -errno.
+int64_t YieldUntilRunDelay(uint64_t ns, uint64_t timeoutNs, const std::atomic<bool>* stop = nullptr);
 
 // readRunDelay() -> bigint ns | -errno
 Napi::Value JsReadRunDelay(const Napi::CallbackInfo& info);

@@ -295,14 +295,17 @@ void VcpuRunner::ThreadMain() {
   Job job;
   while (NextJob(&job)) {
     long result = 0;
-    if (job.kind == JobKind::kRun) {
+    if (stopping_.load()) {
+      // close() came before the job started: it ends unrun, as if kicked, so its promise settles.
+      result = -EINTR;
+    } else if (job.kind == JobKind::kRun) {
       result = RunOnThisThread(job.timeoutNs);
     } else if (job.kind == JobKind::kIoctl) {
       ioctlOutcome_ = PerformIoctl(*vcpu_, *job.request, job.argument);
       result = ioctlOutcome_.result;
     } else {
       uint64_t timeout = job.timeoutNs ? job.timeoutNs : kMaxYieldTimeoutNs;
-      result = static_cast<long>(YieldUntilRunDelay(job.yieldNs, timeout));
+      result = static_cast<long>(YieldUntilRunDelay(job.yieldNs, timeout, &stopping_));
     }
     Finish(result);
   }
@@ -319,7 +322,8 @@ bool VcpuRunner::NextJob(Job* job) {
     wake_.wait(lock, [this] { return jobReady_.load() || stopping_.load(); });
     sleeping_.store(false);
   }
-  if (stopping_.load()) return false;
+  // Stopping: a job submitted just before still gets its answer (ThreadMain does not run it).
+  if (!jobReady_.load()) return false;
   *job = pending_;
   jobReady_.store(false);
   return true;

@@ -96,3 +96,25 @@ t.test('closing a vCPU during an async run ends the run and its thread', async (
   t.same(await run, { reason: 'kicked' }, 'the pending run settles');
   await t.rejects(machine.vcpu.runAsync(), { code: 'ERR_KVM_CLOSED' }, 'later runs reject');
 });
+
+t.test('close() settles what it interrupts: a job submitted just before it, a yield in progress', async (t) => {
+  const kvm = kvmOrSkip(t);
+  if (!kvm) return;
+  const machine = basicsMachine(t, kvm, 'spin');
+  // Start the vCPU thread, then let it fall asleep waiting for its next job.
+  t.same(await machine.vcpu.runAsync({ timeoutMs: 1 }), { reason: 'timeout' });
+  await sleep(20);
+  const submitted = machine.vcpu.yieldUntilRunDelay(1e12, 5000);
+  machine.vcpu.close();
+  await t.rejects(submitted, { name: 'KvmError', code: 'EINTR' }, 'the job queued right before close() settles');
+
+  const second = basicsMachine(t, kvm, 'spin');
+  t.same(await second.vcpu.runAsync({ timeoutMs: 1 }), { reason: 'timeout' });
+  const yielding = second.vcpu.yieldUntilRunDelay(1e12, 5000);
+  await sleep(20);
+  const closing = performance.now();
+  second.vcpu.close();
+  const took = performance.now() - closing;
+  t.ok(took < 1000, `close() during a yield took ${took.toFixed(1)} ms, not the yield's 5 s timeout`);
+  await t.rejects(yielding, { code: 'EINTR' }, 'the yield settles');
+});
