@@ -15,6 +15,7 @@ enum scenario {
   SCENARIO_IRQ = 7,
   SCENARIO_SPIN = 8,
   SCENARIO_PAGE_FAULT = 9,
+  SCENARIO_TRIPLE_FAULT = 10,
 };
 
 #define TEST_PORT 0xe0
@@ -85,6 +86,12 @@ void guest_main(void) {
       uintptr_t address = 0x8;
       __asm__ volatile("" : "+r"(address));
       (void)*(volatile uint64_t *)address;
+      break;
+    }
+    case SCENARIO_TRIPLE_FAULT: {
+      /* An empty IDT: the #UD cannot be delivered (#GP), nor that (#DF), so the CPU shuts down. */
+      struct __attribute__((packed)) { uint16_t limit; uint64_t base; } empty = {0, 0};
+      __asm__ volatile("lidt %0; ud2" : : "m"(empty));
       break;
     }
     default:
