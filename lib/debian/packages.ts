@@ -121,30 +121,94 @@ function debFileName(name: string, version: string): string {
   return `${name}_${version.replace(/:/g, '%3a')}_amd64.deb`;
 }
 
+/** The download size apt-get expects for name=version (apt-cache show's Size:), if it says. */
+async function expectedSize(name: string, version: string): Promise<number | undefined> {
+  const result = await runProgram('apt-cache', ['show', '--no-all-versions', `${name}=${version}`]);
+  const size = /^Size: (\d+)$/m.exec(result.stdout)?.[1];
+  return size === undefined ? undefined : Number(size);
+}
+
+function bytesIn(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath ?? entry.path, entry.name), { throwIfNoEntry: false })?.size ?? 0;
+  }
+  return total;
+}
+
+/**
+ * Shows a download's progress on stderr while apt-get fills `dir`: one line redrawn on a terminal,
+ * a line per quarter otherwise (CI logs). Returns the function that stops it.
+ */
+function showProgress(dir: string, label: string, expected: number | undefined): () => void {
+  const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+  const tty = process.stderr.isTTY === true;
+  let reported = 0;
+  const timer = setInterval(() => {
+    const bytes = bytesIn(dir);
+    const share = expected ? Math.min(1, bytes / expected) : undefined;
+    const text = `kvm-xen: fetching ${label}: ${mb(bytes)}${expected ? ` of ${mb(expected)}` : ''} MB${share === undefined ? '' : ` (${Math.floor(share * 100)}%)`}`;
+    if (tty) process.stderr.write(`\r${text}\x1b[K`);
+    else if (share !== undefined && share >= reported + 0.25) {
+      reported = Math.floor(share * 4) / 4;
+      process.stderr.write(`${text}\n`);
+    }
+  }, 250);
+  return () => {
+    clearInterval(timer);
+    if (tty) process.stderr.write('\n');
+  };
+}
+
 /** The .deb of name=version in the cache, downloaded with `apt-get download` if missing. */
 export async function downloadedPackage(name: string, version: string): Promise<string> {
   const dir = cacheDir('debs');
   const file = path.join(dir, debFileName(name, version));
   if (fs.existsSync(file)) return file;
-  process.stderr.write(`kvm-xen: fetching ${name} ${version}\n`);
+  const expected = await expectedSize(name, version);
+  process.stderr.write(`kvm-xen: fetching ${name} ${version}${expected ? ` (${(expected / 1e6).toFixed(1)} MB)` : ''} with apt-get download\n`);
   // apt-get download writes into its cwd; a private temporary dir keeps half-downloads out of the cache.
   const tmp = fs.mkdtempSync(path.join(dir, '.download-'));
+  const stopProgress = showProgress(tmp, name, expected);
   try {
-    const result = await runProgram('apt-get', ['download', '-o', 'APT::Sandbox::User=root', `${name}=${version}`], { cwd: tmp, passThrough: true });
+    const result = await runProgram('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', `${name}=${version}`], { cwd: tmp, passThrough: true });
+    stopProgress();
     const fetched = fs.readdirSync(tmp).find((entry) => entry.endsWith('.deb'));
     if (result.status !== 0 || !fetched) {
       throw new PackageError(`apt-get download ${name}=${version} failed (status ${result.status}): ${result.stderr.trim().split('\n').pop() ?? ''}`);
     }
     fs.renameSync(path.join(tmp, fetched), file);
   } finally {
+    stopProgress();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   return file;
 }
 
+/** Where name=version is (or will be) unpacked: packages/NAME_VERSION, with ':' written as '_'. */
+function unpackedDir(name: string, version: string): string {
+  return path.join(cacheDir('packages'), `${name}_${version.replace(/:/g, '_')}`);
+}
+
+/**
+ * The packages already unpacked in the cache whose names match `pattern`: what can be used without
+ * the network or the package lists (e.g. after the lists were cleaned).
+ */
+export function unpackedPackages(pattern: RegExp): Array<{ name: string; version: string; dir: string }> {
+  const found = [];
+  for (const entry of fs.readdirSync(cacheDir('packages'), { withFileTypes: true })) {
+    const split = entry.name.indexOf('_');
+    if (!entry.isDirectory() || split <= 0 || entry.name.includes('.partial-')) continue;
+    // Package names have no '_', and versions no '_' of their own: each one was an epoch's ':'.
+    const name = entry.name.slice(0, split);
+    if (pattern.test(name)) found.push({ name, version: entry.name.slice(split + 1).replace(/_/g, ':'), dir: path.join(cacheDir('packages'), entry.name) });
+  }
+  return found;
+}
+
 /** The package's files, unpacked once into the cache (dpkg-deb -x); returns that directory. */
 export async function unpackedPackage(name: string, version: string): Promise<string> {
-  const target = path.join(cacheDir('packages'), `${name}_${version.replace(/[:/]/g, '_')}`);
+  const target = unpackedDir(name, version);
   if (fs.existsSync(target)) return target;
   const deb = await downloadedPackage(name, version);
   return cachedDirectory(target, async (tmp) => {

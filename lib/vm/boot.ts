@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
 import { EndMarkedStream } from './end-marker';
-import { QEMU } from './qemu';
+import { qemuProgram } from './qemu';
 
 export interface Sink {
   write(chunk: Buffer | string): unknown;
@@ -52,7 +52,7 @@ const HARMLESS_QEMU_WARNING = /TCG doesn't support requested feature/;
 export function bootQemu(spec: BootSpec): Promise<BootObservation> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const qemu = spawn(QEMU, spec.qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const qemu = spawn(qemuProgram(), spec.qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let consoleText = '';
     let qemuErrors = '';
     let startedCommand = false;

@@ -1,46 +1,80 @@
-// The host programs the runner needs. Missing ones are installed with apt-get when we are root (once),
+// The host programs the runner needs. Missing ones are installed with apt-get when we are root;
 // otherwise the error says the exact command to run.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 
 import { VmError } from './errors';
-import { QEMU } from './qemu';
+import { qemuProgram } from './qemu';
 
 /** Debian packages for the runner: QEMU, a static busybox for the guest's init, xz for modules. */
 export const RUNNER_PACKAGES = ['qemu-system-x86', 'busybox-static', 'xz-utils'];
 
+export const BUSYBOX = '/bin/busybox';
+
+function executable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function onPath(program: string): boolean {
-  return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', program], { stdio: 'ignore' }).status === 0;
+  if (program.includes('/')) return executable(program);
+  return (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && executable(path.join(dir, program)));
 }
 
-function busyboxIsStatic(): boolean {
-  if (!fs.existsSync('/bin/busybox')) return false;
-  const result = spawnSync('sh', ['-c', 'LANG=C ldd /bin/busybox 2>&1'], { encoding: 'utf8' });
-  return /not a dynamic executable|statically linked/.test(result.stdout);
+/** A program with no ELF interpreter (PT_INTERP) runs without a libc: the guest's initramfs has none. */
+export function isStaticElf(file: string): boolean {
+  let elf: Buffer;
+  try {
+    elf = fs.readFileSync(file);
+  } catch {
+    return false;
+  }
+  if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2) return false;
+  const phoff = Number(elf.readBigUInt64LE(32));
+  const phentsize = elf.readUInt16LE(54);
+  for (let i = 0; i < elf.readUInt16LE(56); i++) {
+    const at = phoff + i * phentsize;
+    if (at + 4 > elf.length) return false;
+    if (elf.readUInt32LE(at) === 3 /* PT_INTERP */) return false;
+  }
+  return true;
 }
 
-function missing(): string[] {
+/** The packages whose programs are missing. */
+function missingPackages(): string[] {
   const wanted: string[] = [];
-  if (!onPath(QEMU)) wanted.push('qemu-system-x86');
-  if (!busyboxIsStatic()) wanted.push('busybox-static');
+  if (!process.env['KVM_XEN_QEMU'] && !onPath(qemuProgram())) wanted.push('qemu-system-x86');
+  // Debian's `busybox` package is dynamic and also owns /bin/busybox; `busybox-static` replaces it.
+  if (!isStaticElf(BUSYBOX)) wanted.push('busybox-static');
   if (!onPath('xz')) wanted.push('xz-utils');
   return wanted;
 }
 
-/** Installs the runner's packages with apt-get (root only); returns false if it could not. */
+function aptGet(args: readonly string[]): boolean {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  return spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env }).status === 0;
+}
+
+/** Installs Debian packages with apt-get (root only; updates the lists if a first try fails). */
 export function installPackages(packages: readonly string[]): boolean {
   if (process.getuid?.() !== 0) return false;
   process.stderr.write(`kvm-xen: installing ${packages.join(' ')}\n`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const update = spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  if (update.status !== 0) return false;
-  const install = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  return install.status === 0;
+  const install = ['install', '-y', '-q', '--no-install-recommends', ...packages];
+  return aptGet(install) || (aptGet(['update', '-q']) && aptGet(install));
 }
 
+/** Makes sure QEMU, a static busybox and xz are there: installs them if it can, else says how. */
 export async function ensureHostTools(): Promise<void> {
-  const wanted = missing();
+  const override = process.env['KVM_XEN_QEMU'];
+  if (override && !onPath(override)) throw new VmError('missingTool', `KVM_XEN_QEMU=${override} is not an executable program`);
+  const wanted = missingPackages();
   if (wanted.length === 0) return;
-  if (installPackages(wanted) && missing().length === 0) return;
-  throw new VmError('missingTool', `missing ${wanted.join(', ')}; install with: sudo apt-get install ${wanted.join(' ')}`);
+  if (installPackages(wanted) && missingPackages().length === 0) return;
+  const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
+  throw new VmError('missingTool', `missing ${wanted.join(', ')}; install with: ${sudo}apt-get install ${wanted.join(' ')}`);
 }

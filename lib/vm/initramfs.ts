@@ -1,5 +1,6 @@
 // The guest's initramfs: a base archive cached per kernel (busybox, the modules the runner needs in
 // load order, the keeper, /init), and a small per-run archive (nonce, command) appended to it.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,27 +10,41 @@ import { cacheDir } from '../cache';
 import { projectRoot } from '../paths';
 import { cpioArchive, type CpioEntry } from './cpio';
 import { VmError } from './errors';
+import { BUSYBOX, isStaticElf } from './host-tools';
 import { initScript } from './guest-init';
 import type { KernelImage } from './kernel';
 import { modinfo, readModule } from './modinfo';
 
 /** What the guest needs as modules (when the kernel has them as modules rather than built in). */
-const WANTED_MODULES = ['9p', '9pnet_virtio', 'kvm_amd', 'kvm_intel'];
-const BUSYBOX = '/bin/busybox';
+const WANTED_MODULES = ['9p', '9pnet_virtio', 'virtio_console', 'kvm_amd', 'kvm_intel'];
+/** Base archives kept in the cache: one per kernel and module set recently used. */
+const KEEP_ARCHIVES = 8;
 export const keeperPath = (): string => path.join(projectRoot, 'build', 'tools', 'vm-keeper');
 
-/** A static busybox: the Debian `busybox-static` package's /bin/busybox has no ELF interpreter. */
 function staticBusybox(): Buffer {
-  if (!fs.existsSync(BUSYBOX)) throw new VmError('missingTool', `${BUSYBOX} is missing (apt-get install busybox-static)`);
-  const elf = fs.readFileSync(BUSYBOX);
-  const phoff = Number(elf.readBigUInt64LE(32));
-  const phentsize = elf.readUInt16LE(54);
-  for (let i = 0; i < elf.readUInt16LE(56); i++) {
-    if (elf.readUInt32LE(phoff + i * phentsize) === 3 /* PT_INTERP */) {
-      throw new VmError('missingTool', `${BUSYBOX} is dynamically linked; the guest needs the static one (apt-get install busybox-static)`);
+  if (!isStaticElf(BUSYBOX)) throw new VmError('missingTool', `${BUSYBOX} is missing or dynamically linked; the guest needs the static one (apt-get install busybox-static)`);
+  return fs.readFileSync(BUSYBOX);
+}
+
+/** The keeper (keeper.c), built by `npm install`; built here if it is missing and gcc is there. */
+function keeper(): Buffer {
+  const file = keeperPath();
+  if (!fs.existsSync(file)) {
+    process.stderr.write('kvm-xen: building the guest keeper (make tools)\n');
+    const made = spawnSync('make', ['-s', '-C', projectRoot, 'tools'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (made.status !== 0 || !fs.existsSync(file)) {
+      throw new VmError('missingTool', `${file} is missing and could not be built (needs gcc and a static libc: apt-get install gcc libc6-dev; then make tools)`);
     }
   }
-  return elf;
+  return fs.readFileSync(file);
+}
+
+/** Drops all but the most recently used base archives. */
+function prune(dir: string): void {
+  const archives = fs.readdirSync(dir).filter((name) => name.endsWith('.cpio.gz'))
+    .map((name) => ({ file: path.join(dir, name), used: fs.statSync(path.join(dir, name)).mtimeMs }))
+    .sort((a, b) => b.used - a.used);
+  for (const old of archives.slice(KEEP_ARCHIVES)) fs.rmSync(old.file, { force: true });
 }
 
 interface LoadedModule {
@@ -61,19 +76,23 @@ function modulesInLoadOrder(kernel: KernelImage): LoadedModule[] {
 
 /** The cached, gzipped base archive for a kernel (rebuilt when any of its inputs changes). */
 export function baseInitramfs(kernel: KernelImage): string {
-  const keeper = keeperPath();
-  if (!fs.existsSync(keeper)) throw new VmError('missingTool', `${keeper} is missing (run: make tools)`);
-  const inputs = [BUSYBOX, keeper, ...[...kernel.modules.values()]].map((file) => `${file}:${fs.statSync(file).mtimeMs}`);
+  const keeperProgram = keeper();
+  const inputs = [BUSYBOX, keeperPath(), ...[...kernel.modules.values()]].map((file) => `${file}:${fs.statSync(file).mtimeMs}`);
   const key = crypto.createHash('sha256').update(initScript).update(inputs.join('\n')).digest('hex').slice(0, 16);
-  const file = path.join(cacheDir('initramfs'), `${key}.cpio.gz`);
-  if (fs.existsSync(file)) return file;
+  const dir = cacheDir('initramfs');
+  const file = path.join(dir, `${key}.cpio.gz`);
+  if (fs.existsSync(file)) {
+    const now = new Date();
+    fs.utimesSync(file, now, now);  // recently used: kept by prune()
+    return file;
+  }
 
   const modules = modulesInLoadOrder(kernel);
   const entries: CpioEntry[] = [
     ...['bin', 'dev', 'proc', 'sys', 'mnt', 'tmp', 'run', 'modules'].map((dir): CpioEntry => ({ kind: 'dir', path: dir })),
     { kind: 'file', path: 'bin/busybox', data: staticBusybox(), mode: 0o755 },
     { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
-    { kind: 'file', path: 'bin/kvm-xen-keeper', data: fs.readFileSync(keeper), mode: 0o755 },
+    { kind: 'file', path: 'bin/kvm-xen-keeper', data: keeperProgram, mode: 0o755 },
     { kind: 'file', path: 'init', data: Buffer.from(initScript), mode: 0o755 },
     ...modules.map((module): CpioEntry => ({ kind: 'file', path: `modules/${module.name}.ko`, data: module.elf })),
     { kind: 'file', path: 'modules/order', data: Buffer.from(modules.map((module) => `${module.name}\n`).join('')) },
@@ -84,6 +103,7 @@ export function baseInitramfs(kernel: KernelImage): string {
   const gzipped = zlib.gzipSync(cpioArchive(entries), { level: 1 });
   fs.writeFileSync(tmp, Buffer.concat([gzipped, Buffer.alloc((512 - (gzipped.length % 512)) % 512)]));
   fs.renameSync(tmp, file);
+  prune(dir);
   return file;
 }
 

@@ -8,7 +8,10 @@ import { outputPorts } from './guest-init';
 
 export type Accel = 'auto' | 'kvm' | 'tcg';
 
-export const QEMU = 'qemu-system-x86_64';
+/** QEMU's program: qemu-system-x86_64 from PATH, or the one KVM_XEN_QEMU names (a QEMU you built). */
+export function qemuProgram(): string {
+  return process.env['KVM_XEN_QEMU'] || 'qemu-system-x86_64';
+}
 
 export interface QemuOptions {
   bzImage: string;
