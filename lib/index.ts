@@ -1,0 +1,6 @@
+// kvm-xen: the library's public API in one import.
+export * from './kvm';
+export * from './guest';
+export * from './xen';
+export * from './vm';
+export { buildKvmModules, BuildError, KVM_MODULES, type BuildOptions, type BuiltModules } from './kbuild';
