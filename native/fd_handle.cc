@@ -16,7 +16,8 @@ const char* FdKindName(FdKind kind) {
   return "unknown";
 }
 
-FdState::FdState(int fd, FdKind kind, std::shared_ptr<PinSet> pins) : fd_(fd), kind_(kind), pins_(std::move(pins)) {}
+FdState::FdState(int fd, FdKind kind, std::shared_ptr<PinSet> pins, size_t vcpuMmapBytes)
+    : fd_(fd), kind_(kind), vcpuMmapBytes_(vcpuMmapBytes), pins_(std::move(pins)) {}
 
 FdState::~FdState() {
   if (fd_ >= 0) close(fd_);

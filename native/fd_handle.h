@@ -24,11 +24,14 @@ const char* FdKindName(FdKind kind);
 
 class FdState {
  public:
-  // `pins` is the VM's pin set for VM and vCPU fds, null for the others.
-  FdState(int fd, FdKind kind, std::shared_ptr<PinSet> pins);
+  // `pins` is the VM's pin set for VM and vCPU fds, null for the others. `vcpuMmapBytes` is
+  // KVM_GET_VCPU_MMAP_SIZE for VM and vCPU fds (0 for the others): the most of a vCPU fd that may be
+  // mapped, as KVM raises SIGBUS for any page beyond it.
+  FdState(int fd, FdKind kind, std::shared_ptr<PinSet> pins, size_t vcpuMmapBytes = 0);
   ~FdState();
 
   FdKind kind() const { return kind_; }
+  size_t vcpuMmapBytes() const { return vcpuMmapBytes_; }
   std::shared_ptr<PinSet> pins();
   // Returns false when closed; otherwise counts a user until Release().
   bool Acquire(int* fd);
@@ -42,6 +45,7 @@ class FdState {
   std::mutex mutex_;
   int fd_;
   const FdKind kind_;
+  const size_t vcpuMmapBytes_;
   int users_ = 0;
   bool closing_ = false;
   std::shared_ptr<PinSet> pins_;

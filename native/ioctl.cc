@@ -70,6 +70,15 @@ std::string PlanPins(FdState& state, const RequestSpec& spec, const IoctlArgumen
   return "";
 }
 
+// KVM_GET_VCPU_MMAP_SIZE asked of the system fd that creates a VM; 0 if it fails (no vCPU can then be
+// mapped).
+size_t VcpuMmapBytes(FdState& system) {
+  FdUse use(system);
+  if (!use.ok()) return 0;
+  const int size = ioctl(use.fd(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  return size > 0 ? static_cast<size_t>(size) : 0;
+}
+
 }  // namespace
 
 const RequestSpec* RequestFromArg(const Napi::CallbackInfo& info, size_t index) {
@@ -155,9 +164,12 @@ Napi::Value JsIoctl(const Napi::CallbackInfo& info) {
   IoctlResult outcome = PerformIoctl(*state, *spec, argument);
   if (!outcome.refusal.empty()) return ThrowRangeError(env, "ERR_KVM_BAD_ADDRESS", outcome.refusal);
   if (spec->createsKind != 0 && outcome.result >= 0) {
+    const bool vm = spec->createsKind == kKindVm;
     // A vCPU shares its VM's pins: the VM lives in the kernel while any of its fds does.
-    std::shared_ptr<PinSet> pins = spec->createsKind == kKindVm ? std::make_shared<PinSet>() : state->pins();
-    auto created = std::make_shared<FdState>(static_cast<int>(outcome.result), static_cast<FdKind>(spec->createsKind), pins);
+    std::shared_ptr<PinSet> pins = vm ? std::make_shared<PinSet>() : state->pins();
+    const size_t vcpuMmapBytes = vm ? VcpuMmapBytes(*state) : state->vcpuMmapBytes();
+    auto created = std::make_shared<FdState>(static_cast<int>(outcome.result), static_cast<FdKind>(spec->createsKind), pins,
+                                             vcpuMmapBytes);
     return FdHandle::New(env, created);
   }
   return Napi::Number::New(env, static_cast<double>(outcome.result));
@@ -213,7 +225,7 @@ Napi::Value JsMapVcpuRun(const Napi::CallbackInfo& info) {
   std::shared_ptr<FdState> state = FdHandle::FromArg(info, 0, kKindVcpu);
   if (!state) return env.Undefined();
   uint64_t size = 0;
-  if (!ArgInteger(info, 1, "size", 4096, 1 << 24, &size)) return env.Undefined();
+  if (!ArgInteger(info, 1, "size", 4096, static_cast<double>(state->vcpuMmapBytes()), &size)) return env.Undefined();
   FdUse use(*state);
   if (!use.ok()) return Napi::Number::New(env, -EBADF);
   int error = 0;

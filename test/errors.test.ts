@@ -211,6 +211,17 @@ t.test('host addresses the addon did not map never reach the kernel', async (t) 
   t.equal(setRegion(regionBytes(5, 0x100000n, BigInt(4 * PAGE), mapping.address)), 0, 'the whole mapping is accepted');
 });
 
+t.test('a vCPU fd is mapped no further than KVM_GET_VCPU_MMAP_SIZE (KVM raises SIGBUS past it)', async (t) => {
+  const kvm = kvmOrSkip(t);
+  if (!kvm) return;
+  const vm = vmWithVcpu(t, kvm);
+  const size = kvm.vcpuMmapSize();
+  t.throws(() => native.mapVcpuRun(vm.vcpu(0)!.handle, size + PAGE), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  const run = native.mapVcpuRun(vm.vcpu(0)!.handle, size) as Mapping;
+  t.teardown(() => run.unmap());
+  t.equal(new Uint8Array(run.buffer)[size - 1], 0, 'its last byte is readable');
+});
+
 t.test('a memory slot keeps its host memory mapped after JavaScript lets go, until the slot is deleted', async (t) => {
   const kvm = kvmOrSkip(t);
   if (!kvm) return;
