@@ -2,6 +2,7 @@
 // (errors.ts). Pure, so each rule can be tested on console text without booting anything.
 import type { BootObservation } from './boot';
 import type { VmFailure } from './errors';
+import { START_MARKER } from './guest-init';
 
 export type VmOutcome = 'exited' | VmFailure;
 
@@ -20,13 +21,17 @@ const CRASH = /Kernel panic - not syncing|Oops: |BUG: |general protection fault/
 /** What our init says when it cannot go on (guest-init.ts). */
 const INIT_FAILURE = /kvm-xen-init: (.*)/;
 
+/** "[   12.345678] " before a kernel message. */
+const PRINTK_TIME = /^\s*\[\s*\d+\.\d+\]\s*/;
+
 export interface Limits {
   timeoutMs: number;
   bootTimeoutMs: number;
 }
 
+/** The console's lines, without our init's start line (its nonce means nothing to a reader). */
 function lines(text: string): string[] {
-  return text.split('\n').map((line) => line.replace(/\r$/, ''));
+  return text.split('\n').map((line) => line.replace(/\r$/, '')).filter((line) => !line.includes(START_MARKER));
 }
 
 function tail(consoleLines: readonly string[]): string[] {
@@ -47,7 +52,7 @@ export function classify(seen: BootObservation, limits: Limits): Verdict {
   if (consoleLines.some((line) => INT3_OOPS.test(line))) {
     return verdict('flake', `the guest kernel hit "Oops: int3" ${when}, a known multi-threaded TCG flake, not a kernel or test failure`);
   }
-  const crash = consoleLines.find((line) => CRASH.test(line))?.trim();
+  const crash = consoleLines.find((line) => CRASH.test(line))?.replace(PRINTK_TIME, '').trim();
   if (crash) return verdict('guestPanic', `the guest kernel crashed ${when}: ${crash}`);
 
   const initFailure = consoleLines.map((line) => INIT_FAILURE.exec(line)?.[1]).find((message) => message !== undefined);

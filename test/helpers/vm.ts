@@ -1,5 +1,5 @@
 // Running the CLI and VM commands from tests, capturing output.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 import { cliPath } from '../../lib/vm';
 import { projectRoot } from '../../lib/paths';
@@ -12,15 +12,37 @@ export interface CliRun {
   ms: number;
 }
 
-/** Runs `kvm-xen ...args` as a child process. */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export interface RunningCli {
+  child: ChildProcess;
+  /** Resolves once the child's stdout contains `text` (rejects if it ends first). */
+  stdoutIncludes(text: string): Promise<void>;
+  done: Promise<CliRun>;
+}
+
+/** Starts `kvm-xen ...args` as a child process, to watch or signal it while it runs. */
+export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): RunningCli {
   const started = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath(), ...args], { cwd: projectRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const child = spawn(process.execPath, [cliPath(), ...args], { cwd: projectRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<{ text: string; resolve: () => void }> = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const waiter of waiters.filter((w) => stdout.includes(w.text))) waiter.resolve();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  const done = new Promise<CliRun>((resolve) => {
     child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr, ms: Date.now() - started }));
   });
+  const stdoutIncludes = (text: string): Promise<void> => new Promise((resolve, reject) => {
+    if (stdout.includes(text)) return resolve();
+    waiters.push({ text, resolve });
+    void done.then((run) => reject(new Error(`kvm-xen ${args.join(' ')} ended (status ${run.status}) before printing ${JSON.stringify(text)}: ${run.stderr}`)));
+  });
+  return { child, stdoutIncludes, done };
+}
+
+/** Runs `kvm-xen ...args` as a child process. */
+export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+  return startCli(args, options).done;
 }
