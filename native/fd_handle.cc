@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "type_tags.h"
 
 namespace kvmxen {
 
@@ -65,9 +66,9 @@ void FdState::CloseNowLocked() {
 Napi::Function FdHandle::Define(Napi::Env env) {
   return DefineClass(env, "FdHandle",
                      {
-                         InstanceAccessor<&FdHandle::Fd>("fd"),
-                         InstanceAccessor<&FdHandle::Kind>("kind"),
-                         InstanceAccessor<&FdHandle::Closed>("closed"),
+                         TaggedAccessor<FdHandle, &FdHandle::Fd>("fd"),
+                         TaggedAccessor<FdHandle, &FdHandle::Kind>("kind"),
+                         TaggedAccessor<FdHandle, &FdHandle::Closed>("closed"),
                          InstanceMethod<&FdHandle::CloseMethod>("close"),
                      });
 }
@@ -88,14 +89,8 @@ Napi::Value FdHandle::New(Napi::Env env, std::shared_ptr<FdState> state) {
 
 std::shared_ptr<FdState> FdHandle::FromArg(const Napi::CallbackInfo& info, size_t index, unsigned kinds) {
   Napi::Env env = info.Env();
-  Napi::Value value = info[index];
-  Napi::Object constructor = GetAddonState(env)->fdHandleConstructor.Value();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor.As<Napi::Function>())) {
-    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "expected an FdHandle made by the addon");
-    return nullptr;
-  }
-  FdHandle* handle = Unwrap(value.As<Napi::Object>());
-  if (!handle->state_) {
+  FdHandle* handle = UnwrapTagged<FdHandle>(info[index]);
+  if (handle == nullptr || !handle->state_) {
     ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "expected an FdHandle made by the addon");
     return nullptr;
   }
@@ -111,7 +106,11 @@ std::shared_ptr<FdState> FdHandle::FromArg(const Napi::CallbackInfo& info, size_
   return handle->state_;
 }
 
-FdHandle::FdHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdHandle>(info) {}
+const napi_type_tag FdHandle::kTypeTag = {0x6b766d78656e0001ull, 0x8d1f4c3a2b6e9f01ull};
+
+FdHandle::FdHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdHandle>(info) {
+  info.This().As<Napi::Object>().TypeTag(&kTypeTag);
+}
 
 FdHandle::~FdHandle() {
   if (registry_) registry_->Remove(this);

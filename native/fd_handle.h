@@ -73,6 +73,7 @@ class FdHandle : public Napi::ObjectWrap<FdHandle>, public Cleanable {
   // Returns the state behind argument `index` if it is an open handle of one of `kinds`; otherwise
   // throws and returns null.
   static std::shared_ptr<FdState> FromArg(const Napi::CallbackInfo& info, size_t index, unsigned kinds);
+  static const napi_type_tag kTypeTag;
 
   explicit FdHandle(const Napi::CallbackInfo& info);
   ~FdHandle() override;

@@ -8,6 +8,7 @@
 
 #include "addon_state.h"
 #include "errors.h"
+#include "type_tags.h"
 
 namespace kvmxen {
 namespace {
@@ -147,10 +148,10 @@ void PinSet::Erase(const std::string& key) {
 Napi::Function Mapping::Define(Napi::Env env) {
   return DefineClass(env, "Mapping",
                      {
-                         InstanceAccessor<&Mapping::Buffer>("buffer"),
-                         InstanceAccessor<&Mapping::Address>("address"),
-                         InstanceAccessor<&Mapping::Size>("size"),
-                         InstanceAccessor<&Mapping::Unmapped>("unmapped"),
+                         TaggedAccessor<Mapping, &Mapping::Buffer>("buffer"),
+                         TaggedAccessor<Mapping, &Mapping::Address>("address"),
+                         TaggedAccessor<Mapping, &Mapping::Size>("size"),
+                         TaggedAccessor<Mapping, &Mapping::Unmapped>("unmapped"),
                          InstanceMethod<&Mapping::RemapZero>("remapZero"),
                          InstanceMethod<&Mapping::UnmapMethod>("unmap"),
                      });
@@ -176,7 +177,11 @@ Napi::Value Mapping::New(Napi::Env env, std::shared_ptr<MappingState> state) {
   return object;
 }
 
-Mapping::Mapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mapping>(info) {}
+const napi_type_tag Mapping::kTypeTag = {0x6b766d78656e0002ull, 0x8d1f4c3a2b6e9f02ull};
+
+Mapping::Mapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mapping>(info) {
+  info.This().As<Napi::Object>().TypeTag(&kTypeTag);
+}
 
 Mapping::~Mapping() {
   // Collected without unmap(): the ArrayBuffer may still be in use; its finalizer ends the mapping.

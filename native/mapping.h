@@ -92,6 +92,7 @@ class Mapping : public Napi::ObjectWrap<Mapping>, public Cleanable {
   ~Mapping() override;
 
   std::shared_ptr<MappingState> state() const { return state_; }
+  static const napi_type_tag kTypeTag;
   void Unmap();
   void CleanUp() override;
 

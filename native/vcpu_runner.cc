@@ -13,6 +13,7 @@
 
 #include "errors.h"
 #include "run_delay.h"
+#include "type_tags.h"
 
 namespace kvmxen {
 namespace {
@@ -87,22 +88,24 @@ Napi::Function VcpuRunner::Define(Napi::Env env) {
                          InstanceMethod<&VcpuRunner::Ioctl>("ioctl"),
                          InstanceMethod<&VcpuRunner::Kick>("kick"),
                          InstanceMethod<&VcpuRunner::CloseMethod>("close"),
-                         InstanceAccessor<&VcpuRunner::Busy>("busy"),
-                         InstanceAccessor<&VcpuRunner::ThreadId>("threadId"),
+                         TaggedAccessor<VcpuRunner, &VcpuRunner::Busy>("busy"),
+                         TaggedAccessor<VcpuRunner, &VcpuRunner::ThreadId>("threadId"),
                      });
 }
 
+const napi_type_tag VcpuRunner::kTypeTag = {0x6b766d78656e0003ull, 0x8d1f4c3a2b6e9f03ull};
+
 VcpuRunner::VcpuRunner(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VcpuRunner>(info) {
   Napi::Env env = info.Env();
+  info.This().As<Napi::Object>().TypeTag(&kTypeTag);
   vcpu_ = FdHandle::FromArg(info, 0, kKindVcpu);
   if (!vcpu_) return;
-  Napi::Object constructor = GetAddonState(env)->mappingConstructor.Value();
-  if (!info[1].IsObject() || !info[1].As<Napi::Object>().InstanceOf(constructor.As<Napi::Function>())) {
+  Mapping* mapping = UnwrapTagged<Mapping>(info[1]);
+  if (mapping == nullptr) {
     vcpu_.reset();
     ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "runMapping must be the vCPU's kvm_run Mapping");
     return;
   }
-  Mapping* mapping = Mapping::Unwrap(info[1].As<Napi::Object>());
   std::shared_ptr<MappingState> state = mapping->state();
   if (!state || state->size() < sizeof(struct kvm_run)) {
     vcpu_.reset();

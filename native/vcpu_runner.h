@@ -43,6 +43,7 @@ class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
   // new VcpuRunner(vcpuHandle, runMapping, onDone(result: number))
   explicit VcpuRunner(const Napi::CallbackInfo& info);
   ~VcpuRunner() override;
+  static const napi_type_tag kTypeTag;
   void CleanUp() override;
 
  private:

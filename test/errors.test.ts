@@ -125,6 +125,30 @@ t.test('an ioctl on the wrong kind of fd is refused before the syscall', async (
   t.equal(raw(vcpu.handle, 'KVM_GET_REGS', new Uint8Array(144)), 0, 'the right kind of request on the same fd works');
 });
 
+t.test('an addon object used as another class is refused, never misread', async (t) => {
+  const kvm = kvmOrSkip(t);
+  if (!kvm) return;
+  const mapping = native.mapAnonymous(PAGE) as Mapping;
+  t.teardown(() => mapping.unmap());
+  const getter = (cls: object, name: string): (() => unknown) =>
+    Object.getOwnPropertyDescriptor((cls as { prototype: object }).prototype, name)!.get as () => unknown;
+  const invalidThis = { name: 'TypeError', code: 'ERR_INVALID_THIS' };
+  // V8 checks the receiver of a method, but not of an accessor: the shim checks the class's tag.
+  t.throws(() => getter(native.Mapping, 'buffer').call(kvm.handle), invalidThis, 'Mapping#buffer on an FdHandle');
+  t.throws(() => getter(native.FdHandle, 'fd').call(mapping), invalidThis, 'FdHandle#fd on a Mapping');
+  t.throws(() => getter(native.VcpuRunner, 'busy').call(mapping), invalidThis, 'VcpuRunner#busy on a Mapping');
+  t.throws(() => getter(native.FdHandle, 'kind').call({}), invalidThis, 'on a plain object');
+  t.throws(() => Reflect.apply(native.Mapping.prototype.unmap, kvm.handle, []), /Illegal invocation/, 'a method on another class');
+  const impostor = native.mapAnonymous(PAGE) as Mapping;
+  Object.setPrototypeOf(impostor, native.FdHandle.prototype);
+  t.ok(impostor instanceof native.FdHandle, 'instanceof is fooled by a prototype swap');
+  t.throws(() => native.ioctl(impostor as unknown as FdHandle, requestIndex('KVM_GET_API_VERSION')), { code: 'ERR_INVALID_ARG_TYPE' }, 'the shim is not');
+  t.throws(() => native.ioctl(Object.create(native.FdHandle.prototype) as FdHandle, requestIndex('KVM_GET_API_VERSION')), { code: 'ERR_INVALID_ARG_TYPE' },
+    'nor by an object that merely inherits from FdHandle');
+  t.equal(kvm.handle.kind, 'system', 'the real objects still work');
+  t.equal(mapping.size, PAGE);
+});
+
 t.test('buffers shorter than the request\'s struct are refused', async (t) => {
   const kvm = kvmOrSkip(t);
   if (!kvm) return;
