@@ -1,15 +1,35 @@
-// kvm-xen setup: install what the VM runner needs and fetch the default kernel.
-import { ensureHostTools, resolveKernel, RUNNER_PACKAGES, VmError } from '../../lib/vm';
+// kvm-xen setup: install what the VM runner needs, fetch the kernel and build its initramfs, so the
+// first `kvm-xen vm` or `test --vm` boots at once (and needs no network).
+import { parseArgs } from 'node:util';
+
+import { ensureHostTools, prepareKernel, RUNNER_PACKAGES, VmError } from '../../lib/vm';
 import type { Command } from './command';
 
+const usage = `usage: kvm-xen setup [--kernel K] [--kvm-modules DIR]
+
+Installs the VM runner's host packages when they are missing (with apt-get, as root; otherwise
+prints the command): ${RUNNER_PACKAGES.join(' ')}.
+Fetches and unpacks the kernel (default: debian, the newest Debian 6.12 amd64 kernel) into the
+cache and builds its initramfs, so that later runs need no network.`;
+
 export const setup: Command = {
-  summary: `install the VM runner's host packages (${RUNNER_PACKAGES.join(', ')}) and fetch the default kernel`,
+  summary: `install the VM runner's host packages and fetch the default kernel`,
   async run(argv) {
-    const kernelSpec = argv[argv.indexOf('--kernel') + 1] && argv.includes('--kernel') ? argv[argv.indexOf('--kernel') + 1]! : 'debian';
+    let values;
+    try {
+      ({ values } = parseArgs({ args: argv, options: { kernel: { type: 'string' }, 'kvm-modules': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+    } catch (error) {
+      process.stderr.write(`kvm-xen setup: ${(error as Error).message}\n${usage}\n`);
+      return 64;
+    }
+    if (values.help) {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
     try {
       await ensureHostTools();
-      const kernel = await resolveKernel(kernelSpec);
-      process.stdout.write(`kvm-xen setup: ready; kernel ${kernel.description}\n`);
+      const kernel = await prepareKernel({ kernel: values.kernel ?? 'debian', ...(values['kvm-modules'] ? { kvmModules: values['kvm-modules'] } : {}) });
+      process.stdout.write(`kvm-xen setup: ready: QEMU, busybox and xz are installed; kernel ${kernel.description} is cached with its initramfs\n`);
       return 0;
     } catch (error) {
       if (!(error instanceof VmError)) throw error;

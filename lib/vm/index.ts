@@ -1,5 +1,5 @@
 // lib/vm: boot a kernel in QEMU (nested KVM) and run a command or the selftest suite inside it.
-export { runInVm, type RunRequest, type VmOptions, type VmResult, type VmOutcome, type Sink } from './run';
+export { runInVm, prepareKernel, type RunRequest, type VmOptions, type VmResult, type VmOutcome, type Sink } from './run';
 export { runSuiteInVm, reportVmResult, cliPath, type SuiteIo } from './suite';
 export { parseVmArgs, applyVmFlag, vmOptionsHelp } from './options';
 export { vmExitStatus, VmError, type VmFailure } from './errors';

@@ -96,13 +96,19 @@ interface BootPlan {
   accel: 'kvm' | 'tcg';
 }
 
+/** The kernel (fetched and unpacked if need be) with the KVM modules asked for, and its cached initramfs. */
+export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModules'>): Promise<KernelImage & { baseInitrd: string }> {
+  let kernel = await resolveKernel(options.kernel ?? 'debian');
+  if (options.kvmModules) kernel = withKvmModules(kernel, options.kvmModules);
+  return { ...kernel, baseInitrd: baseInitramfs(kernel) };
+}
+
 async function plan(request: RunRequest): Promise<BootPlan> {
   if (request.command.length === 0) throw new VmError('usage', 'no command to run');
   checkCwd(request.cwd ?? process.cwd());
   await ensureHostTools();
-  let kernel = await resolveKernel(request.kernel ?? 'debian');
-  if (request.kvmModules) kernel = withKvmModules(kernel, request.kvmModules);
-  return { kernel, baseInitrd: baseInitramfs(kernel), accel: resolveAccel(request.accel ?? 'auto') };
+  const kernel = await prepareKernel(request);
+  return { kernel, baseInitrd: kernel.baseInitrd, accel: resolveAccel(request.accel ?? 'auto') };
 }
 
 export async function runInVm(request: RunRequest): Promise<VmResult> {
