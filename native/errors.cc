@@ -51,6 +51,14 @@ bool ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name, ui
   bool is = false;
   void* base = nullptr;
   size_t size = 0;
+  // A view's buffer must be an ArrayBuffer, not a SharedArrayBuffer: another thread could change the
+  // bytes between the shim's checks (an array's count, a host address) and the kernel's own read.
+  const auto refuseShared = [&](napi_value arraybuffer) {
+    bool plain = false;
+    if (napi_is_arraybuffer(env, arraybuffer, &plain) == napi_ok && plain) return false;
+    ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", std::string(name) + " must not be shared memory (a SharedArrayBuffer)");
+    return true;
+  };
   if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
     napi_typedarray_type type;
     size_t elements = 0;
@@ -60,6 +68,7 @@ bool ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name, ui
       ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", std::string(name) + " could not be read");
       return false;
     }
+    if (refuseShared(arraybuffer)) return false;
     size_t elementSize = 1;
     switch (type) {
       case napi_int16_array: case napi_uint16_array: elementSize = 2; break;
@@ -75,6 +84,7 @@ bool ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name, ui
       ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", std::string(name) + " could not be read");
       return false;
     }
+    if (refuseShared(arraybuffer)) return false;
   } else if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) {
     if (napi_get_arraybuffer_info(env, value, &base, &size) != napi_ok) {
       ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", std::string(name) + " could not be read");

@@ -18,8 +18,8 @@ Napi::Value ThrowStateError(Napi::Env env, const char* code, const std::string& 
 bool ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, double min, double max,
                 uint64_t* out);
 
-// Reads argument `index` as bytes: any TypedArray, DataView or ArrayBuffer. A detached buffer has
-// length 0. Throws and returns false for other values.
+// Reads argument `index` as bytes: any TypedArray, DataView or ArrayBuffer, not shared memory. A
+// detached buffer has length 0. Throws and returns false for other values.
 bool ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name, uint8_t** data,
               size_t* length);
 

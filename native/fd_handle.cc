@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+
 #include "errors.h"
 #include "type_tags.h"
 
@@ -17,8 +19,12 @@ const char* FdKindName(FdKind kind) {
   return "unknown";
 }
 
+namespace {
+std::atomic<uint64_t> nextSerial{1};
+}  // namespace
+
 FdState::FdState(int fd, FdKind kind, std::shared_ptr<PinSet> pins, size_t vcpuMmapBytes)
-    : fd_(fd), kind_(kind), vcpuMmapBytes_(vcpuMmapBytes), pins_(std::move(pins)) {}
+    : fd_(fd), kind_(kind), vcpuMmapBytes_(vcpuMmapBytes), serial_(nextSerial++), pins_(std::move(pins)) {}
 
 FdState::~FdState() {
   if (fd_ >= 0) close(fd_);

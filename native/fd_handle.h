@@ -32,6 +32,9 @@ class FdState {
 
   FdKind kind() const { return kind_; }
   size_t vcpuMmapBytes() const { return vcpuMmapBytes_; }
+  // Unique in the process, never reused (unlike the object's address): names a vCPU's pins in its VM's
+  // PinSet, which outlive the vCPU's fd as the vCPU lives on in the kernel.
+  uint64_t serial() const { return serial_; }
   std::shared_ptr<PinSet> pins();
   // Returns false when closed; otherwise counts a user until Release().
   bool Acquire(int* fd);
@@ -46,6 +49,7 @@ class FdState {
   int fd_;
   const FdKind kind_;
   const size_t vcpuMmapBytes_;
+  const uint64_t serial_;
   int users_ = 0;
   bool closing_ = false;
   std::shared_ptr<PinSet> pins_;

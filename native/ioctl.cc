@@ -59,9 +59,10 @@ std::string PlanPins(FdState& state, const RequestSpec& spec, const IoctlArgumen
     case Special::kXenVcpuAttr: {
       uint16_t type = ReadField<uint16_t>(data, KVMXEN_ATTR_TYPE_OFFSET);
       if (type != KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO && type != KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA) return "";
-      plan->key = "vcpu_info:" + std::to_string(reinterpret_cast<uintptr_t>(&state));
+      plan->key = "vcpu_info:" + std::to_string(state.serial());
       uint64_t hva = ReadField<uint64_t>(data, KVMXEN_ATTR_U_OFFSET);
-      if (type == KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO) return "";  // by GPA: the memslot is pinned already
+      // By GPA (the memslot is pinned already), or disabled.
+      if (type == KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO || hva == 0) return "";
       plan->pin = PinLiveRange(hva, KVMXEN_VCPU_INFO_BYTES);
       if (!plan->pin) return "KVM_XEN_VCPU_SET_ATTR VCPU_INFO_HVA: the address is not inside a live mapping made by this addon";
       return "";

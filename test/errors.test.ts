@@ -172,6 +172,10 @@ t.test('buffers shorter than the request\'s struct are refused', async (t) => {
   structuredClone(detached, { transfer: [detached] });
   t.throws(() => raw(vcpu.handle, 'KVM_GET_REGS', view), { code: 'ERR_BUFFER_TOO_SMALL', message: /got 0$/ }, 'a detached buffer has no bytes');
 
+  const shared = { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: /must not be shared memory/ };
+  // Another thread could change shared bytes between the shim's checks and the kernel's read.
+  t.throws(() => raw(vcpu.handle, 'KVM_GET_REGS', new Uint8Array(new SharedArrayBuffer(144))), shared, 'a view of a SharedArrayBuffer');
+  t.throws(() => raw(kvm.handle, 'KVM_GET_SUPPORTED_CPUID', new DataView(new SharedArrayBuffer(8 + 40)) as unknown as Uint8Array), shared, 'a shared flexible array');
   t.throws(() => raw(vcpu.handle, 'KVM_GET_REGS', 144), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, 'a number for a struct');
   t.throws(() => raw(kvm.handle, 'KVM_CHECK_EXTENSION', '38' as unknown as number), { code: 'ERR_INVALID_ARG_TYPE' }, 'a string for a value');
   for (const bad of [-1, 1.5, NaN, Infinity, 2 ** 53]) {
@@ -232,6 +236,8 @@ t.test('host addresses the addon did not map never reach the kernel', async (t) 
   t.throws(() => vcpu.ioctl('KVM_XEN_VCPU_SET_ATTR', kvmXenVcpuAttr.encode({ type: vcpuAttrType.VCPU_INFO_HVA, u64: mapping.address + BigInt(4 * PAGE - 32) })),
     badAddress, 'a vcpu_info HVA that crosses the mapping\'s end');
 
+  t.doesNotThrow(() => vcpu.tryIoctl('KVM_XEN_VCPU_SET_ATTR', kvmXenVcpuAttr.encode({ type: vcpuAttrType.VCPU_INFO_HVA, u64: 0n })),
+    'a vcpu_info HVA of 0 (which disables it) goes to the kernel');
   t.equal(setRegion(regionBytes(5, 0x100000n, BigInt(4 * PAGE), mapping.address)), 0, 'the whole mapping is accepted');
 });
 
