@@ -2,6 +2,7 @@
 import { buildKvm } from './build-kvm';
 import type { Command } from './command';
 import { compare } from './compare';
+import { info } from './info';
 import { setup } from './setup';
 import { test } from './test';
 import { vm } from './vm';
@@ -11,5 +12,6 @@ export const commands: Record<string, Command> = {
   vm,
   setup,
   compare,
+  info,
   'build-kvm': buildKvm,
 };
