@@ -12,6 +12,7 @@ import { ioctlCreate, requestIndex, type RequestName } from '../lib/kvm/requests
 import { flexHeader, kvmMsrEntry, kvmUserspaceMemoryRegion } from '../lib/kvm/structs';
 import { hvmAttrType, kvmXenHvmAttr, kvmXenVcpuAttr, vcpuAttrType } from '../lib/xen/uapi';
 import { kvmOrSkip } from './helpers/kvm';
+import { thrownBy } from './helpers/thrown';
 
 const { EEXIST, EINVAL, ENOENT } = os.constants.errno;
 const PAGE = 4096;
@@ -53,13 +54,7 @@ t.test('a failed ioctl is a KvmError with code, errno, syscall and the ioctl\'s 
   t.throws(() => vm.addMemory({ slot: 3, guestAddress: 0x101000, size: PAGE }), { code: 'EEXIST', ioctl: 'KVM_SET_USER_MEMORY_REGION' },
     'a slot overlapping another');
 
-  const error = (() => {
-    try {
-      return Kvm.open('/dev/kvm-does-not-exist');
-    } catch (caught) {
-      return caught;
-    }
-  })();
+  const error = thrownBy(() => Kvm.open('/dev/kvm-does-not-exist'));
   t.type(error, KvmError);
   t.match(error, { code: 'ENOENT', errno: ENOENT, syscall: 'open', ioctl: undefined, message: /^open failed: ENOENT .*: \/dev\/kvm-does-not-exist$/ });
 });

@@ -9,6 +9,7 @@ import { GuestAssertionError, GuestExceptionError, PAGE_SIZE, UnexpectedExitErro
 import type { VcpuExit } from '../lib/kvm';
 import { projectRoot } from '../lib/paths';
 import { basicsMachine, kvmOrSkip } from './helpers/kvm';
+import { thrownBy } from './helpers/thrown';
 
 const TEST_PORT = 0xe0;
 const MMIO_ADDRESS = 0xd0000000;
@@ -66,7 +67,7 @@ t.test('an unexpected exit is reported with what it was', async (t) => {
   const kvm = kvmOrSkip(t);
   if (!kvm) return;
   const machine = basicsMachine(t, kvm, 'pio');
-  const error = catchError(() => machine.runUntilUcall(RUN));
+  const error = thrownBy(() => machine.runUntilUcall(RUN));
   t.type(error, UnexpectedExitError);
   if (!(error instanceof UnexpectedExitError)) return;
   t.match(error.exit, { reason: 'io', direction: 'out', port: TEST_PORT, size: 1 });
@@ -103,7 +104,7 @@ t.test('a guest exception is reported with its vector and where it happened', as
   if (!kvm) return;
   const machine = basicsMachine(t, kvm, 'exception');
   const guestMain = machine.image.symbols.get('guest_main')!;
-  const error = catchError(() => machine.runUntilUcall(RUN));
+  const error = thrownBy(() => machine.runUntilUcall(RUN));
   t.type(error, GuestExceptionError);
   if (!(error instanceof GuestExceptionError)) return;
   t.equal(error.vector, 6, '#UD from ud2');
@@ -115,7 +116,7 @@ t.test('a page fault names the faulting address', async (t) => {
   const kvm = kvmOrSkip(t);
   if (!kvm) return;
   const machine = basicsMachine(t, kvm, 'pageFault');
-  const error = catchError(() => machine.runUntilUcall(RUN));
+  const error = thrownBy(() => machine.runUntilUcall(RUN));
   t.type(error, GuestExceptionError);
   if (!(error instanceof GuestExceptionError)) return;
   t.equal(error.vector, 14);
@@ -128,7 +129,7 @@ t.test('a failed GUEST_ASSERT_EQ throws with the guest\'s file, line and message
   const kvm = kvmOrSkip(t);
   if (!kvm) return;
   const machine = basicsMachine(t, kvm, 'assert');
-  const error = catchError(() => machine.runUntilUcall(RUN));
+  const error = thrownBy(() => machine.runUntilUcall(RUN));
   t.type(error, GuestAssertionError);
   if (!(error instanceof GuestAssertionError)) return;
   t.equal(error.file, basicsSource);
@@ -141,7 +142,7 @@ t.test('GUEST_FAIL formats its message in the guest', async (t) => {
   const kvm = kvmOrSkip(t);
   if (!kvm) return;
   const machine = basicsMachine(t, kvm, 1234567);
-  const error = catchError(() => machine.runUntilUcall(RUN));
+  const error = thrownBy(() => machine.runUntilUcall(RUN));
   t.type(error, GuestAssertionError);
   if (!(error instanceof GuestAssertionError)) return;
   t.equal(error.line, sourceLine('GUEST_FAIL("unknown scenario'));
@@ -159,12 +160,3 @@ t.test('a run that ends at its timeout says so', async (t) => {
   t.ok(took >= 45 && took < 2000, `ended after ${took.toFixed(1)} ms`);
   t.ok(machine.memory.read64(machine.symbol('spins')) > 0n, 'the guest ran meanwhile');
 });
-
-function catchError(action: () => unknown): unknown {
-  try {
-    action();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}

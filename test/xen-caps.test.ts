@@ -10,6 +10,7 @@ import { requestIndex } from '../lib/kvm/requests';
 import { encodeHvmAttr, encodeVcpuAttr, XenVm } from '../lib/xen';
 import { kvmXenHvmConfig } from '../lib/xen/uapi';
 import { kvmOrSkip } from './helpers/kvm';
+import { thrownBy } from './helpers/thrown';
 
 const XEN_HYPERCALL_MSR = 0x40000000;
 const NO_XEN = 'KVM_CAP_XEN_HVM = 0';
@@ -72,14 +73,7 @@ t.test('KVM_CAP_XEN_HVM tells the truth: KVM_XEN_HVM_CONFIG works exactly when i
     t.doesNotThrow(configure, `KVM_CAP_XEN_HVM = 0x${caps.raw.toString(16)}: configured`);
     return;
   }
-  const error = (() => {
-    try {
-      configure();
-      return undefined;
-    } catch (caught) {
-      return caught;
-    }
-  })();
+  const error = thrownBy(configure);
   t.type(error, KvmError, `${NO_XEN}: the ioctl fails`);
   t.match(error, { syscall: 'ioctl', ioctl: 'KVM_XEN_HVM_CONFIG', code: /^(ENOTTY|EINVAL)$/ });
   t.equal(xen.config, undefined, 'nothing recorded as configured');
