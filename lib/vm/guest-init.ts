@@ -84,7 +84,12 @@ mount -t devtmpfs dev /mnt/dev
 mkdir -p /mnt/dev/shm /mnt/dev/pts
 mount -t tmpfs -o mode=1777 shm /mnt/dev/shm
 mount -t devpts devpts /mnt/dev/pts
+# The scratch tmpfs would hide a command directory under the host's /tmp (a CI checkout, say): keep
+# that directory visible through a bind mount.
+KEEP=$(cat /run/kvm-xen/keep 2>/dev/null)
+[ -n "$KEEP" ] && mkdir -p /keep && mount -o bind "/mnt$KEEP" /keep
 mount -t tmpfs -o mode=1777 scratch /mnt/tmp
+[ -n "$KEEP" ] && mkdir -p "/mnt$KEEP" && mount -o bind /keep "/mnt$KEEP"
 mount -t tmpfs run /mnt/run 2>/dev/null
 [ -c /dev/kvm ] && /bin/kvm-xen-keeper
 say "$NONCE ${START_MARKER}"

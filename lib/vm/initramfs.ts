@@ -108,11 +108,13 @@ export function baseInitramfs(kernel: KernelImage): string {
 }
 
 /** The run's archive: /run/kvm-xen/{nonce,command}. */
-export function runArchive(nonce: string, command: string): Buffer {
+export function runArchive(nonce: string, command: string, keep?: string): Buffer {
   return cpioArchive([
     { kind: 'dir', path: 'run' },
     { kind: 'dir', path: 'run/kvm-xen' },
     { kind: 'file', path: 'run/kvm-xen/nonce', data: Buffer.from(nonce) },
     { kind: 'file', path: 'run/kvm-xen/command', data: Buffer.from(command) },
+    // A directory under /tmp that the init keeps visible over the scratch tmpfs.
+    ...(keep ? [{ kind: 'file' as const, path: 'run/kvm-xen/keep', data: Buffer.from(keep) }] : []),
   ]);
 }

@@ -82,12 +82,16 @@ function guestEnvironment(extra: Readonly<Record<string, string>>): Record<strin
   };
 }
 
-/** The guest's /tmp is its own scratch tmpfs, which hides the host's /tmp. */
-function checkCwd(cwd: string): void {
+/**
+ * The guest's /tmp is its own scratch tmpfs, which hides the host's /tmp. A command directory in there
+ * (a checkout under /tmp, as CI may make) is kept visible: its top-level directory under /tmp is
+ * bind-mounted back. Returns that directory, or undefined when nothing needs keeping.
+ */
+function keptTmpDirectory(cwd: string): string | undefined {
   const resolved = path.resolve(cwd);
-  if (resolved === '/tmp' || resolved.startsWith('/tmp/')) {
-    throw new VmError('usage', `the command's directory ${resolved} is under /tmp, which the guest covers with its own scratch tmpfs; run it from elsewhere`);
-  }
+  if (resolved === '/tmp') throw new VmError('usage', 'the command cannot run in /tmp itself, which the guest covers with its own scratch tmpfs');
+  if (!resolved.startsWith('/tmp/')) return undefined;
+  return `/tmp/${resolved.slice('/tmp/'.length).split('/')[0]}`;
 }
 
 interface BootPlan {
@@ -105,7 +109,7 @@ export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModu
 
 async function plan(request: RunRequest): Promise<BootPlan> {
   if (request.command.length === 0) throw new VmError('usage', 'no command to run');
-  checkCwd(request.cwd ?? process.cwd());
+  keptTmpDirectory(request.cwd ?? process.cwd());
   await ensureHostTools();
   const kernel = await prepareKernel(request);
   return { kernel, baseInitrd: kernel.baseInitrd, accel: resolveAccel(request.accel ?? 'auto') };
@@ -138,7 +142,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
     const nonce = crypto.randomBytes(16).toString('hex');
     const script = commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(request.env ?? {}) });
     const initrd = path.join(dir, 'initrd');
-    fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive(nonce, script)]));
+    fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive(nonce, script, keptTmpDirectory(request.cwd ?? process.cwd()))]));
     const stdoutFifo = path.join(dir, 'stdout');
     const stderrFifo = path.join(dir, 'stderr');
     const made = spawnSync('mkfifo', [stdoutFifo, stderrFifo], { encoding: 'utf8' });
