@@ -4,7 +4,7 @@ import os from 'node:os';
 
 import { check, ClosedError, KvmError } from './errors';
 import { decodeExit, type VcpuExit } from './exits';
-import { viewOf, type PartialValues, type Values } from './layout';
+import { viewOf, type Fields, type PartialValues, type Struct, type Values } from './layout';
 import { native, type FdHandle, type Mapping, type VcpuRunner } from './native';
 import { requestIndex, type RequestName } from './requests';
 import type { CpuidEntry } from './system';
@@ -69,31 +69,21 @@ export class Vcpu implements Disposable {
   }
 
   getRegs(): Regs {
-    const bytes = new Uint8Array(kvmRegs.size);
-    this.ioctl('KVM_GET_REGS', bytes);
-    return kvmRegs.decode(bytes);
+    return kvmRegs.decode(this.getStruct('KVM_GET_REGS', kvmRegs.size));
   }
 
   /** Sets the given registers; the others keep their values. */
   setRegs(values: PartialValues<typeof kvmRegs.fields>): void {
-    const bytes = new Uint8Array(kvmRegs.size);
-    this.ioctl('KVM_GET_REGS', bytes);
-    kvmRegs.write(viewOf(bytes), 0, values);
-    this.ioctl('KVM_SET_REGS', bytes);
+    this.updateStruct('KVM_GET_REGS', 'KVM_SET_REGS', kvmRegs, values);
   }
 
   getSregs(): Sregs {
-    const bytes = new Uint8Array(kvmSregs.size);
-    this.ioctl('KVM_GET_SREGS', bytes);
-    return kvmSregs.decode(bytes);
+    return kvmSregs.decode(this.getStruct('KVM_GET_SREGS', kvmSregs.size));
   }
 
   /** Sets the given special registers (segments may be partial); the others keep their values. */
   setSregs(values: PartialValues<typeof kvmSregs.fields>): void {
-    const bytes = new Uint8Array(kvmSregs.size);
-    this.ioctl('KVM_GET_SREGS', bytes);
-    kvmSregs.write(viewOf(bytes), 0, values);
-    this.ioctl('KVM_SET_SREGS', bytes);
+    this.updateStruct('KVM_GET_SREGS', 'KVM_SET_SREGS', kvmSregs, values);
   }
 
   /** Reads MSRs; throws if KVM could not read all of them. */
@@ -294,6 +284,19 @@ export class Vcpu implements Disposable {
     if (result === -EINTR) return { reason: 'kicked' };
     if (result === -ETIMEDOUT) return { reason: 'timeout' };
     throw new KvmError('ioctl', -result, 'KVM_RUN');
+  }
+
+  private getStruct(request: RequestName, size: number): Uint8Array {
+    const bytes = new Uint8Array(size);
+    this.ioctl(request, bytes);
+    return bytes;
+  }
+
+  /** Read, change the given fields, write back: KVM's SET ioctls take the whole struct. */
+  private updateStruct<F extends Fields>(get: RequestName, set: RequestName, layout: Struct<F>, values: PartialValues<F>): void {
+    const bytes = this.getStruct(get, layout.size);
+    layout.write(viewOf(bytes), 0, values);
+    this.ioctl(set, bytes);
   }
 
   private encodeMsrs(entries: ReadonlyArray<{ index: number; data: bigint }>): Uint8Array {
