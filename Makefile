@@ -23,12 +23,17 @@ GUEST_ELVES := $(foreach source,$(GUEST_SOURCES),$(GUEST_BUILD)/$(basename $(not
 .PHONY: guests tools clean
 guests: $(GUEST_ELVES) tools
 
-# Host-side helpers: the VM runner's keeper (static: it runs in the guest's initramfs).
-tools: $(BUILD)/tools/vm-keeper
+# Host-side helpers: the VM runner's keeper (static: it runs in the guest's initramfs), and the C
+# baseline of the exit benchmark (bench/exits.ts).
+tools: $(BUILD)/tools/vm-keeper $(BUILD)/tools/pio_host
 
 $(BUILD)/tools/vm-keeper: lib/vm/keeper.c
 	@mkdir -p $(dir $@)
 	gcc -O2 -Wall -Wextra -static -o $@ $<
+
+$(BUILD)/tools/pio_host: bench/pio_host.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -Wall -Wextra -o $@ $<
 
 $(GUEST_BUILD)/runtime/%.c.o: $(RUNTIME_DIR)/%.c $(RUNTIME_HEADERS)
 	@mkdir -p $(dir $@)

@@ -46,7 +46,7 @@ t.test('end marker: a marker with another nonce is output, and a run without the
 });
 
 const seen = (overrides: Partial<BootObservation>): BootObservation => ({
-  exitStatus: undefined, startedCommand: true, console: '', qemuErrors: '', stoppedFor: undefined, durationMs: 1, ...overrides,
+  exitStatus: undefined, startedCommand: true, console: '', qemuErrors: '', qemuEnd: 'exit status 0', stoppedFor: undefined, durationMs: 1, ...overrides,
 });
 const limits = { timeoutMs: 60000, bootTimeoutMs: 180000 };
 const PANIC = '[   12.3] sysrq: Trigger a crash\n[   12.4] Kernel panic - not syncing: sysrq triggered crash\n';
@@ -64,7 +64,8 @@ t.test('classification: each way a run ends has its own outcome', async (t) => {
     ['the init says why it cannot go on', { startedCommand: false, console: 'kvm-xen-init: insmod kvm failed: Invalid module format\n' }, 'noStart', /could not start the command: insmod kvm failed/],
     ['boot timeout', { startedCommand: false, stoppedFor: 'bootTimeout' }, 'noStart', /within 180 s/],
     ['QEMU could not start', { startedCommand: false, qemuErrors: 'qemu-system-x86_64: -accel kvm: failed to initialize kvm\n' }, 'noStart', /QEMU: .*failed to initialize kvm/],
-    ['the guest vanished mid-command', { console: 'quiet\n' }, 'guestPanic', /without a crash message or an exit status/],
+    ['the guest vanished mid-command', { console: 'quiet\n' }, 'guestPanic', /without a crash message or an exit status \(QEMU ended with exit status 0\)/],
+    ['QEMU killed from outside', { qemuEnd: 'signal SIGKILL' }, 'guestPanic', /QEMU ended with signal SIGKILL, not sent by kvm-xen/],
   ];
   for (const [name, observation, outcome, message] of cases) {
     const verdict = classify(seen(observation), limits);

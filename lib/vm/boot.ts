@@ -38,6 +38,8 @@ export interface BootObservation {
   console: string;
   /** QEMU's own error messages. */
   qemuErrors: string;
+  /** How QEMU ended: "exit status 1", "signal SIGKILL". */
+  qemuEnd: string;
   /** Why we stopped QEMU, if we did before the command ended. */
   stoppedFor: StopReason | undefined;
   durationMs: number;
@@ -54,7 +56,8 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
   return new Promise((resolve) => {
     const qemu = spawn(qemuProgram(), spec.qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let consoleText = '';
-    let qemuErrors = '';
+    let qemuStderr = '';
+    let spawnError = '';
     let startedCommand = false;
     let stoppedFor: StopReason | undefined;
     let qemuDone = false;
@@ -80,9 +83,8 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
         clearTimeout(boot);
       }
     });
-    qemu.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      qemuErrors += chunk.split('\n').filter((line) => line.trim() && !HARMLESS_QEMU_WARNING.test(line)).map((line) => `${line}\n`).join('');
-    });
+    // Kept whole and filtered at the end: a message can arrive split over two chunks.
+    qemu.stderr.setEncoding('utf8').on('data', (chunk: string) => { qemuStderr = (qemuStderr + chunk).slice(-CONSOLE_KEEP); });
 
     // Once both ports have ended, the guest has nothing more to say: stop it rather than wait for its
     // poweroff.
@@ -98,11 +100,11 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
       readFifo(spec.stderrFifo, stderr, onEnding, () => finish()),
     ];
 
-    qemu.on('error', (error) => {
-      qemuErrors += `${error.message}\n`;
-    });
-    qemu.on('close', () => {
+    qemu.on('error', (error) => { spawnError = `cannot run ${qemuProgram()}: ${error.message}\n`; });
+    let qemuEnd = '';
+    qemu.on('close', (code, signal) => {
       qemuDone = true;
+      qemuEnd = signal ? `signal ${signal}` : `exit status ${code}`;
       // A FIFO QEMU never opened (it failed early) would keep our reader waiting: open it ourselves.
       for (const channel of channels) channel.unblock();
       finish();
@@ -120,7 +122,8 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
         exitStatus: status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined,
         startedCommand,
         console: consoleText,
-        qemuErrors,
+        qemuErrors: spawnError + qemuStderr.split('\n').filter((line) => line.trim() && !HARMLESS_QEMU_WARNING.test(line)).map((line) => `${line}\n`).join(''),
+        qemuEnd,
         stoppedFor,
         durationMs: Date.now() - started,
       });

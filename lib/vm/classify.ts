@@ -63,5 +63,6 @@ export function classify(seen: BootObservation, limits: Limits): Verdict {
     const why = qemuError ? `QEMU: ${qemuError}` : consoleLines.filter((line) => line.trim()).pop() ?? 'no console output';
     return verdict('noStart', `the guest never started the command: ${why}`);
   }
-  return verdict('guestPanic', `the guest stopped while the command ran, without a crash message or an exit status${qemuError ? ` (QEMU: ${qemuError})` : ''}`);
+  const how = qemuError ? `QEMU: ${qemuError}` : `QEMU ended with ${seen.qemuEnd}${seen.qemuEnd.startsWith('signal') ? ', not sent by kvm-xen' : ''}`;
+  return verdict('guestPanic', `the guest stopped while the command ran, without a crash message or an exit status (${how})`);
 }
