@@ -1,0 +1,136 @@
+// Benchmark: PIO exits per second. The same guest loop (bench/guests/pio_loop.c: `iterations` OUTs to
+// one port, then GUEST_DONE) driven by a plain C host (bench/pio_host.c) and by the library, with
+// vcpu.runSync() and with await vcpu.runAsync(); the three interleaved over several rounds, so that a
+// busy machine slows them alike. Prints the medians and their ratios to C.
+//
+//   node dist/bench/exits.js [ROUNDS] [ITERATIONS]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { GuestMachine, UCALL_PORT, UnexpectedExitError } from '../lib/guest';
+import { Kvm, type VcpuExit } from '../lib/kvm';
+import { guestProgramPath, projectRoot } from '../lib/paths';
+
+export interface ExitBench {
+  rounds: number;
+  iterations: number;
+  /** Exits per second, the median of the rounds. */
+  c: number;
+  sync: number;
+  async: number;
+  /** Every round's exits per second, in order. */
+  samples: { c: number[]; sync: number[]; async: number[] };
+}
+
+/** bench/guests/pio_loop.c's port. */
+const BENCH_PORT = 0x10;
+const PROGRAM = 'pio_loop';
+const C_HOST = path.join(projectRoot, 'build', 'tools', 'pio_host');
+/** The goals of issue 2, as fractions of C's rate. */
+export const exitGoals = { sync: 0.9, async: 0.75 } as const;
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+};
+
+/** The C host, built by the Makefile's rule if it is not there yet. */
+function cHost(): string {
+  if (!fs.existsSync(C_HOST)) {
+    const make = spawnSync('make', ['-s', path.relative(projectRoot, C_HOST)], { cwd: projectRoot, encoding: 'utf8' });
+    if (make.status !== 0) throw new Error(`building ${C_HOST} failed: ${make.stderr || make.error?.message}`);
+  }
+  return C_HOST;
+}
+
+function runC(iterations: number): number {
+  const run = spawnSync(cHost(), [guestProgramPath(PROGRAM), String(iterations)], { encoding: 'utf8' });
+  const [exits, seconds] = run.stdout.trim().split(/\s+/).map(Number);
+  if (run.status !== 0 || exits !== iterations || !seconds) {
+    throw new Error(`the C host failed (status ${run.status}): ${run.stderr.trim() || run.stdout.trim()}`);
+  }
+  return exits / seconds;
+}
+
+function loopMachine(kvm: Kvm, iterations: number): GuestMachine {
+  // No in-kernel irqchip, as in the C host.
+  const machine = GuestMachine.create(kvm, { program: PROGRAM, irqchip: false });
+  machine.memory.write64(machine.symbol('iterations'), BigInt(iterations));
+  return machine;
+}
+
+/** Counts a benchmark exit (true), or sees the guest's GUEST_DONE (false); anything else throws. */
+function isBenchExit(machine: GuestMachine, exit: VcpuExit): boolean {
+  if (exit.reason === 'io' && exit.port === BENCH_PORT) return true;
+  if (exit.reason === 'io' && exit.port === UCALL_PORT && machine.ucallOf(exit)?.cmd === 'done') return false;
+  throw new UnexpectedExitError(exit, 'benchmarking PIO exits');
+}
+
+function finish(machine: GuestMachine, exits: number, iterations: number, started: number): number {
+  const seconds = (performance.now() - started) / 1000;
+  machine.close();
+  if (exits !== iterations) throw new Error(`counted ${exits} exits, expected ${iterations}`);
+  return exits / seconds;
+}
+
+function runSync(kvm: Kvm, iterations: number): number {
+  const machine = loopMachine(kvm, iterations);
+  const vcpu = machine.vcpu;
+  let exits = 0;
+  const started = performance.now();
+  while (isBenchExit(machine, vcpu.runSync())) exits++;
+  return finish(machine, exits, iterations, started);
+}
+
+async function runAsync(kvm: Kvm, iterations: number): Promise<number> {
+  const machine = loopMachine(kvm, iterations);
+  const vcpu = machine.vcpu;
+  let exits = 0;
+  const started = performance.now();
+  while (isBenchExit(machine, await vcpu.runAsync())) exits++;
+  return finish(machine, exits, iterations, started);
+}
+
+export async function benchExits(rounds = 5, iterations = 100000): Promise<ExitBench> {
+  const kvm = Kvm.open();
+  try {
+    // Warm-up, unmeasured: JIT compilation of the run path, the vCPU thread's first start.
+    runSync(kvm, iterations / 10);
+    await runAsync(kvm, iterations / 10);
+    const samples: ExitBench['samples'] = { c: [], sync: [], async: [] };
+    for (let round = 0; round < rounds; round++) {
+      samples.c.push(runC(iterations));
+      samples.sync.push(runSync(kvm, iterations));
+      samples.async.push(await runAsync(kvm, iterations));
+    }
+    return { rounds, iterations, c: median(samples.c), sync: median(samples.sync), async: median(samples.async), samples };
+  } finally {
+    kvm.close();
+  }
+}
+
+export function formatExitBench(b: ExitBench): string {
+  const rate = (value: number): string => Math.round(value).toLocaleString('en-US').padStart(9);
+  const line = (label: string, value: number, goal?: number): string => {
+    const ratio = value / b.c;
+    const verdict = goal === undefined ? '' : `   goal >= ${goal.toFixed(2)}x: ${ratio >= goal ? 'met' : 'MISSED'}`;
+    return `  ${label.padEnd(28)} ${rate(value)}   ${ratio.toFixed(2)}x${verdict}`;
+  };
+  return [
+    `PIO exits per second, median of ${b.rounds} interleaved rounds of ${b.iterations.toLocaleString('en-US')} exits (bench/guests/pio_loop.c):`,
+    `  ${'host'.padEnd(28)} ${'exits/s'.padStart(9)}   of C`,
+    line('C (bench/pio_host.c)', b.c),
+    line('library, vcpu.runSync()', b.sync, exitGoals.sync),
+    line('library, await vcpu.runAsync()', b.async, exitGoals.async),
+  ].join('\n');
+}
+
+if (require.main === module) {
+  const rounds = Number(process.argv[2] ?? 5);
+  const iterations = Number(process.argv[3] ?? 100000);
+  benchExits(rounds, iterations).then((b) => process.stdout.write(`${formatExitBench(b)}\n`), (error: Error) => {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = 1;
+  });
+}
