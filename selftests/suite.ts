@@ -121,7 +121,7 @@ export async function runSuite(options: SuiteOptions = {}): Promise<number> {
       else write(`not ok ${number} - ${label}\n# ${label}: ${outcome.detail}\n`);
     }
   }
-  if (repeat > 1) writeStageCounts(outcomes, repeat, write);
+  if (repeat > 1) for (const line of stageCountLines(outcomes, repeat)) write(`# ${line}\n`);
   const count = (status: TestOutcome['status']): number => outcomes.filter((o) => o.status === status).length;
   write(`# Totals: pass:${count('pass')} fail:${count('fail')} xfail:0 xpass:0 skip:${count('skip')} error:0\n`);
   if (count('fail') > 0) return KSFT_FAIL;
@@ -129,8 +129,11 @@ export async function runSuite(options: SuiteOptions = {}): Promise<number> {
   return KSFT_PASS;
 }
 
-/** After --repeat: how often each test's each line passed, failed, was skipped or a known gap. */
-function writeStageCounts(outcomes: readonly TestOutcome[], repeat: number, write: (text: string) => void): void {
+/**
+ * After --repeat: how often each test's each line passed, failed, was a known gap (todo), was skipped,
+ * or was not reached at all (the test died before it), most failures first.
+ */
+export function stageCountLines(outcomes: readonly TestOutcome[], repeat: number): string[] {
   const counts = new Map<string, Record<'pass' | 'fail' | 'skip' | 'todo', number>>();
   for (const outcome of outcomes) {
     for (const { description, result } of outcome.results) {
@@ -140,7 +143,11 @@ function writeStageCounts(outcomes: readonly TestOutcome[], repeat: number, writ
       counts.set(key, entry);
     }
   }
-  write(`# Per-stage results over ${repeat} runs (pass/fail/todo/skip):\n`);
-  const flaky = [...counts.entries()].sort(([, a], [, b]) => b.fail - a.fail);
-  for (const [key, c] of flaky) write(`#   ${String(c.pass).padStart(4)} ${String(c.fail).padStart(4)} ${String(c.todo).padStart(4)} ${String(c.skip).padStart(4)}  ${key}\n`);
+  const notRun = (c: Record<string, number>): number => repeat - c['pass']! - c['fail']! - c['skip']! - c['todo']!;
+  const column = (n: number): string => String(n).padStart(4);
+  const rows = [...counts.entries()].sort(([, a], [, b]) => b.fail + notRun(b) - (a.fail + notRun(a)));
+  return [
+    `Per-stage results over ${repeat} runs (pass/fail/todo/skip/not run):`,
+    ...rows.map(([key, c]) => `  ${column(c.pass)} ${column(c.fail)} ${column(c.todo)} ${column(c.skip)} ${column(notRun(c))}  ${key}`),
+  ];
 }

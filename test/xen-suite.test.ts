@@ -44,6 +44,16 @@ t.test('kvm-xen test --vm on Debian 6.12: the suite passes', async (t) => {
   }
 });
 
+t.test('--repeat 3 in one boot: three runs and a per-stage count table', async (t) => {
+  const run = await runCli(['test', '--vm', '--timeout', '600', '--repeat', '3', 'xen_vmcall_test']);
+  t.equal(run.status, 0, `suite status (stderr: ${run.stderr.trim().slice(-500)})`);
+  const doc = parseTap(run.stdout);
+  t.same(doc.results.map((r) => r.description), [1, 2, 3].map((n) => `xen_vmcall_test (run ${n}/3)`));
+  const rows = run.stdout.split('\n').filter((line) => /^# +\d+ +\d+ +\d+ +\d+ +\d+  xen_vmcall_test: /.test(line));
+  t.equal(rows.length, 4, `a row per stage:\n${rows.join('\n')}`);
+  for (const row of rows) t.match(row, /^# +3 +0 +0 +0 +0  /, 'passed in every run');
+});
+
 t.test('--strict turns the known gap into failures on a kernel without the remedy', async (t) => {
   const run = await runCli(['test', '--vm', '--timeout', '600', '--strict', 'xen_migration_test']);
   const doc = parseTap(run.stdout);
