@@ -6,7 +6,7 @@ import path from 'node:path';
 
 import { resolveKernel, runInVm } from '../lib/vm';
 import { projectRoot } from '../lib/paths';
-import { upstreamShinfoTest } from './upstream-selftest';
+import { upstreamShinfoTest } from '../lib/kbuild';
 
 export interface ShinfoBench {
   kernel: string;

@@ -1,16 +1,17 @@
 // The kernel's own C xen_shinfo_test, built from Debian's linux-source-6.12 (the same version as the
 // kernel it runs on) with the kernel's selftest Makefile, once per version, in the cache. Nothing of it
-// is committed: it is the baseline the port is measured against.
+// is committed: it is the baseline the port is measured (bench/shinfo.ts) and checked
+// (test/kernel-faults.test.ts) against.
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { cacheDir, cachedDirectory } from '../lib/cache';
-import { runProgram, unpackedPackage } from '../lib/debian/packages';
+import { cacheDir, cachedDirectory } from '../cache';
+import { runProgram, unpackedPackage } from '../debian/packages';
 
 const SOURCE_PACKAGE = 'linux-source-6.12';
 
 async function step(what: string, program: string, args: string[], cwd?: string): Promise<void> {
-  process.stderr.write(`bench: ${what}\n`);
+  process.stderr.write(`kvm-xen: ${what}\n`);
   const result = await runProgram(program, args, cwd ? { cwd } : {});
   if (result.status !== 0) throw new Error(`${what} failed:\n${(result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n')}`);
 }

@@ -1,0 +1,81 @@
+// The port fails where the kernel misbehaves, exactly as the kernel's own C test does. KVM modules for
+// Debian's 6.12 kernel are built with test/kernel-faults/xen-fault-injection.patch (a test-only
+// `xen_fault` parameter, each value breaking one behaviour of KVM's Xen code); in one VM boot, for each
+// fault, the port and the C xen_shinfo_test run in turn (test/kernel-faults/in-vm.ts). Both must reach
+// the same verdict for the same reason, in the same words, and the port must name the stage.
+import path from 'node:path';
+
+import t from 'tap';
+
+import { buildKvmModules, upstreamShinfoTest } from '../lib/kbuild';
+import { projectRoot } from '../lib/paths';
+import { resolveKernel, runInVm } from '../lib/vm';
+import type { FaultRun } from './kernel-faults/in-vm';
+
+interface Fault {
+  fault: number;
+  what: string;
+  /** How both tests must fail; undefined: both must pass. */
+  failure?: RegExp;
+  /** The port's failing stage. */
+  stage?: RegExp;
+  why?: string;
+}
+
+// The numbers are the patch's enum kvm_xen_fault.
+const FAULTS: readonly Fault[] = [
+  { fault: 0, what: 'no fault (the patched modules themselves are sound)' },
+  { fault: 1, what: 'an event channel reported delivered, its bit never set', failure: /^IRQ delivery timed out$/, stage: /^stage \d+ TEST_EVTCHN_/ },
+  { fault: 2, what: 'runstate times 1 ns ahead of state_entry_time per update', failure: /^runstate times don't add up$/, stage: /^stage 0 TEST_INJECT_VECTOR$/ },
+  { fault: 3, what: 'the Xen timer recorded but never armed', failure: /^IRQ delivery timed out$/, stage: /^stage \d+ TEST_TIMER_/ },
+  {
+    fault: 4,
+    what: 'SCHEDOP_poll returning at once instead of blocking',
+    why: 'upstream checks no poll\'s duration, so neither test can see it: the same verdict is both passing',
+  },
+  { fault: 5, what: 'shared_info\'s wall clock 5 s ahead', failure: /^Guest's epoch from shinfo [\d.]+ differs from KVM_GET_CLOCK [\d.]+$/, stage: /^final: wall clock and pvclock versions$/ },
+];
+
+t.test('each fault injected into KVM\'s Xen code: the port and the C test agree', async (t) => {
+  const patch = path.join(projectRoot, 'test', 'kernel-faults', 'xen-fault-injection.patch');
+  const modules = await buildKvmModules({ patches: [patch] });
+  const kernel = await resolveKernel('debian');
+  const cTest = await upstreamShinfoTest(kernel.debianVersion!);
+
+  let output = '';
+  const result = await runInVm({
+    kernel: 'debian',
+    kvmModules: modules.dir,
+    timeoutMs: 900000,
+    command: [process.execPath, path.join(__dirname, 'kernel-faults', 'in-vm.js'), cTest, ...FAULTS.map((f) => String(f.fault))],
+    output: { write: (chunk) => { output += chunk.toString(); } },
+  });
+  if (!t.equal(result.status, 0, `the in-VM driver ran (${result.message})`)) t.comment(output.slice(-2000));
+  const runs = new Map(output.split('\n').filter((line) => line.startsWith('{')).map((line) => {
+    const run = JSON.parse(line) as FaultRun;
+    return [run.fault, run] as const;
+  }));
+
+  for (const fault of FAULTS) {
+    t.test(`fault ${fault.fault}: ${fault.what}`, async (t) => {
+      const run = runs.get(fault.fault);
+      if (!t.ok(run, 'both tests ran') || !run) return;
+      t.comment(`port: status ${run.port.status}${run.port.stage ? `, ${run.port.stage}: ${run.port.failure}` : ''}; C: status ${run.c.status}${run.c.failure ? `, ${run.c.failure}` : ''}`);
+      if (fault.why) t.comment(fault.why);
+      if (run.disagreed) {
+        const { port, c } = run.disagreed;
+        t.comment(`ran twice: the first time the port said "${port.stage}: ${port.failure}" (status ${port.status}), C "${c.failure}" (status ${c.status})`);
+      }
+      if (!fault.failure) {
+        t.equal(run.c.status, 0, 'the C test passes');
+        t.equal(run.port.status, 0, 'the port passes');
+        return;
+      }
+      t.not(run.c.status, 0, 'the C test fails');
+      t.match(run.c.failure, fault.failure, 'the C test says why');
+      t.equal(run.port.status, 1, 'the port fails (kselftest status 1)');
+      t.match(run.port.failure, fault.failure, 'in the same words');
+      t.match(run.port.stage, fault.stage!, 'and names the stage');
+    });
+  }
+});

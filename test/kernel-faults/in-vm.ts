@@ -1,0 +1,75 @@
+// Runs inside the VM, on KVM modules built with xen-fault-injection.patch: for each fault number given,
+// sets kvm's xen_fault parameter, runs the port and the kernel's C xen_shinfo_test one after the other,
+// and prints one JSON line per fault (a FaultRun) for test/kernel-faults.test.ts to judge. When the two
+// disagree, both run once more and the disagreement is kept in the report: the port's stage 5 has a
+// rare scheduling flake under TCG (a preemption between RUNSTATE_DATA and KVM_RUN counts as steal
+// time, upstream's check included), which must not pass for a verdict on the fault.
+//
+// usage: node in-vm.js <C xen_shinfo_test> <fault>...
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface TestVerdict {
+  status: number | null;
+  /** Why it failed, in the test's own words: the port's Bail out! reason, the C test's last line. */
+  failure: string;
+  /** The port's failing stage line (`stage 7 TEST_EVTCHN_MASKED`, `final: ...`); '' for the C test. */
+  stage: string;
+}
+
+export interface Attempt {
+  port: TestVerdict;
+  c: TestVerdict;
+}
+
+export interface FaultRun extends Attempt {
+  fault: number;
+  /** An attempt before this one where the two disagreed. */
+  disagreed?: Attempt;
+}
+
+const PARAMETER = '/sys/module/kvm/parameters/xen_fault';
+const PORT = path.join(__dirname, '..', '..', 'selftests', 'xen_shinfo_test.js');
+const RUN_LIMIT_MS = 120000;
+
+function portVerdict(): TestVerdict {
+  const run = spawnSync(process.execPath, [PORT], { encoding: 'utf8', timeout: RUN_LIMIT_MS });
+  const bail = /^Bail out! (.*?) failed: (.*)$/m.exec(run.stdout);
+  return { status: run.status, stage: bail?.[1] ?? '', failure: bail?.[2] ?? '' };
+}
+
+function cVerdict(program: string): TestVerdict {
+  const run = spawnSync(program, [], { encoding: 'utf8', timeout: RUN_LIMIT_MS });
+  // The kselftest harness ends a failed TEST_ASSERT with the assertion's message, indented.
+  const lines = `${run.stdout}\n${run.stderr}`.split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
+  return { status: run.status, stage: '', failure: run.status === 0 ? '' : lines.pop() ?? '' };
+}
+
+/** Same verdict, for the same reason (numbers aside: times differ between runs). */
+function agree({ port, c }: Attempt): boolean {
+  const words = (failure: string): string => failure.replace(/[\d.]+/g, '#');
+  return (port.status === 0) === (c.status === 0) && words(port.failure) === words(c.failure);
+}
+
+function attempt(cTest: string): Attempt {
+  return { port: portVerdict(), c: cVerdict(cTest) };
+}
+
+function main(): void {
+  const [cTest, ...faults] = process.argv.slice(2);
+  if (!cTest || faults.length === 0) throw new Error('usage: in-vm.js <C xen_shinfo_test> <fault>...');
+  if (!fs.existsSync(PARAMETER)) throw new Error(`${PARAMETER} is missing: these are not the fault-injection KVM modules`);
+  try {
+    for (const fault of faults.map(Number)) {
+      fs.writeFileSync(PARAMETER, String(fault));
+      const first = attempt(cTest);
+      const run: FaultRun = agree(first) ? { fault, ...first } : { fault, ...attempt(cTest), disagreed: first };
+      process.stdout.write(`${JSON.stringify(run)}\n`);
+    }
+  } finally {
+    fs.writeFileSync(PARAMETER, '0');
+  }
+}
+
+main();
