@@ -6,7 +6,7 @@ import path from 'node:path';
 
 import { resolveKernel, runInVm } from '../lib/vm';
 import { projectRoot } from '../lib/paths';
-import { upstreamShinfoTest } from '../lib/kbuild';
+import { upstreamShinfoTestForGuest } from '../lib/kbuild';
 
 export interface ShinfoBench {
   kernel: string;
@@ -25,7 +25,7 @@ const median = (values: number[]): number => {
 export async function benchShinfo(rounds = 3): Promise<ShinfoBench> {
   const kernel = await resolveKernel('debian');
   if (!kernel.debianVersion) throw new Error('the default kernel should be a Debian one');
-  const cTest = await upstreamShinfoTest(kernel.debianVersion);
+  const cTest = await upstreamShinfoTestForGuest(kernel.debianVersion);
   let output = '';
   const result = await runInVm({
     kernel: 'debian',

@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import t from 'tap';
 
-import { buildKvmModules, upstreamShinfoTest } from '../lib/kbuild';
+import { buildKvmModules, upstreamShinfoTestForGuest } from '../lib/kbuild';
 import { projectRoot } from '../lib/paths';
 import { resolveKernel, runInVm } from '../lib/vm';
 import type { FaultRun } from './kernel-faults/in-vm';
@@ -40,7 +40,7 @@ t.test('each fault injected into KVM\'s Xen code: the port and the C test agree'
   const patch = path.join(projectRoot, 'test', 'kernel-faults', 'xen-fault-injection.patch');
   const modules = await buildKvmModules({ patches: [patch] });
   const kernel = await resolveKernel('debian');
-  const cTest = await upstreamShinfoTest(kernel.debianVersion!);
+  const cTest = await upstreamShinfoTestForGuest(kernel.debianVersion!);
 
   let output = '';
   const result = await runInVm({

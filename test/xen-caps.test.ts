@@ -1,7 +1,7 @@
-// The Xen ioctl paths. Where KVM has Xen support (CI also runs this file inside a QEMU guest with a
-// Xen-capable kernel) they really run; on a host without it (KVM_CAP_XEN_HVM = 0) the Xen checks skip
-// with exactly that reason, and what does not need Xen support still runs: the cap must be honest, and
-// the shim refuses attributes sent to the wrong fd before the kernel sees them.
+// The Xen ioctl paths. Where KVM has Xen support (test/xen-suite.test.ts also runs this file inside
+// a QEMU guest with a Xen-capable kernel) they really run; on a host without it (KVM_CAP_XEN_HVM = 0)
+// the Xen checks skip with exactly that reason, and what does not need Xen support still runs: the
+// cap must be honest, and the shim refuses attributes sent to the wrong fd before the kernel sees them.
 import t from 'tap';
 
 import { KvmError, type Kvm, type XenHvmCaps } from '../lib/kvm';

@@ -44,6 +44,16 @@ t.test('kvm-xen test --vm on Debian 6.12: the suite passes', async (t) => {
   }
 });
 
+t.test('the Xen ioctl tests (test/xen-caps.test.ts) in the guest, where KVM has Xen: they run, none skips', async (t) => {
+  const run = await runCli(['vm', '--timeout', '600', '--', process.execPath, path.join(__dirname, 'xen-caps.test.js')]);
+  t.equal(run.status, 0, `status (stderr: ${run.stderr.trim().slice(-500)})`);
+  const top = run.stdout.split('\n').filter((line) => /^(not )?ok \d+ - /.test(line));
+  t.equal(top.length, 4, `four tests:\n${top.join('\n')}`);
+  for (const line of top) t.match(line, /^ok \d+ - /, 'passed');
+  t.notMatch(run.stdout, /# SKIP/i, 'nothing skipped');
+  t.match(run.stdout, /# KVM_CAP_XEN_HVM = 0x[0-9a-f]+: .*SHARED_INFO/, 'the guest\'s KVM has Xen');
+});
+
 t.test('--repeat 3 in one boot: three runs and a per-stage count table', async (t) => {
   const run = await runCli(['test', '--vm', '--timeout', '600', '--repeat', '3', 'xen_vmcall_test']);
   t.equal(run.status, 0, `suite status (stderr: ${run.stderr.trim().slice(-500)})`);

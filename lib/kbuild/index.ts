@@ -1,4 +1,4 @@
 // lib/kbuild: KVM modules built out of tree for Debian's 6.12 kernels, to try a kernel fix in a minute.
 export { buildKvmModules, KVM_MODULES, type BuildOptions, type BuiltModules } from './build';
 export { BuildError } from './kvm-source';
-export { upstreamShinfoTest } from './upstream-selftest';
+export { upstreamShinfoTest, upstreamShinfoTestForGuest } from './upstream-selftest';

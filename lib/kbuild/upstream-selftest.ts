@@ -7,6 +7,7 @@ import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
 import { runProgram, unpackedPackage } from '../debian/packages';
+import { projectRoot } from '../paths';
 
 const SOURCE_PACKAGE = 'linux-source-6.12';
 
@@ -37,4 +38,16 @@ export async function upstreamShinfoTest(version: string): Promise<string> {
     fs.rmSync(out, { recursive: true, force: true });
   });
   return path.join(dir, 'xen_shinfo_test');
+}
+
+/**
+ * The same test copied into the project's build/ directory, which the VM runner always shows the guest
+ * (the cache may not be: a cache under /tmp is hidden by the guest's own /tmp).
+ */
+export async function upstreamShinfoTestForGuest(version: string): Promise<string> {
+  const cached = await upstreamShinfoTest(version);
+  const copy = path.join(projectRoot, 'build', 'upstream', version.replace(/[:/~]/g, '_'), 'xen_shinfo_test');
+  fs.mkdirSync(path.dirname(copy), { recursive: true });
+  fs.copyFileSync(cached, copy);
+  return copy;
 }

@@ -35,12 +35,14 @@ const RUN_LIMIT_MS = 120000;
 
 function portVerdict(): TestVerdict {
   const run = spawnSync(process.execPath, [PORT], { encoding: 'utf8', timeout: RUN_LIMIT_MS });
+  if (run.error) return { status: null, stage: '', failure: `cannot run the port: ${run.error.message}` };
   const bail = /^Bail out! (.*?) failed: (.*)$/m.exec(run.stdout);
   return { status: run.status, stage: bail?.[1] ?? '', failure: bail?.[2] ?? '' };
 }
 
 function cVerdict(program: string): TestVerdict {
   const run = spawnSync(program, [], { encoding: 'utf8', timeout: RUN_LIMIT_MS });
+  if (run.error) return { status: null, stage: '', failure: `cannot run ${program}: ${run.error.message}` };
   // The kselftest harness ends a failed TEST_ASSERT with the assertion's message, indented.
   const lines = `${run.stdout}\n${run.stderr}`.split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
   return { status: run.status, stage: '', failure: run.status === 0 ? '' : lines.pop() ?? '' };
