@@ -2,7 +2,8 @@
 // Debian's 6.12 kernel are built with test/kernel-faults/xen-fault-injection.patch (a test-only
 // `xen_fault` parameter, each value breaking one behaviour of KVM's Xen code); in one VM boot, for each
 // fault, the port and the C xen_shinfo_test run in turn (test/kernel-faults/in-vm.ts). Both must reach
-// the same verdict for the same reason, in the same words, and the port must name the stage.
+// the same verdict for the same reason, in the same words, and the port must name the stage. Our own
+// xen_poll_test runs too: it must catch the one fault the upstream test cannot see, and only that one.
 import path from 'node:path';
 
 import t from 'tap';
@@ -20,6 +21,8 @@ interface Fault {
   /** The port's failing stage. */
   stage?: RegExp;
   why?: string;
+  /** How xen_poll_test must fail; undefined: it must pass. */
+  pollFailure?: RegExp;
 }
 
 // The numbers are the patch's enum kvm_xen_fault.
@@ -31,7 +34,8 @@ const FAULTS: readonly Fault[] = [
   {
     fault: 4,
     what: 'SCHEDOP_poll returning at once instead of blocking',
-    why: 'upstream checks no poll\'s duration, so neither test can see it: the same verdict is both passing',
+    why: 'upstream checks no poll\'s duration, so neither test can see it (the same verdict: both pass); xen_poll_test does',
+    pollFailure: /^the poll took [\d.]+ ms \(at least 90 ms expected\)$/,
   },
   { fault: 5, what: 'shared_info\'s wall clock 5 s ahead', failure: /^Guest's epoch from shinfo [\d.]+ differs from KVM_GET_CLOCK [\d.]+$/, stage: /^final: wall clock and pvclock versions$/ },
 ];
@@ -65,6 +69,13 @@ t.test('each fault injected into KVM\'s Xen code: the port and the C test agree'
       if (run.disagreed) {
         const { port, c } = run.disagreed;
         t.comment(`ran twice: the first time the port said "${port.stage}: ${port.failure}" (status ${port.status}), C "${c.failure}" (status ${c.status})`);
+      }
+      t.comment(`xen_poll_test: status ${run.poll.status}${run.poll.stage ? `, ${run.poll.stage}: ${run.poll.failure}` : ''}`);
+      if (fault.pollFailure) {
+        t.equal(run.poll.status, 1, 'xen_poll_test fails');
+        t.match(run.poll.failure, fault.pollFailure, 'xen_poll_test says why');
+      } else {
+        t.equal(run.poll.status, 0, 'xen_poll_test passes');
       }
       if (!fault.failure) {
         t.equal(run.c.status, 0, 'the C test passes');

@@ -10,6 +10,7 @@ import { buildKvmModules } from '../lib/kbuild';
 import { projectRoot } from '../lib/paths';
 import { outcomeOf, parseTap, type TapDocument } from '../lib/tap/parse';
 import { runCli } from './helpers/vm';
+import { selftests } from '../selftests/suite';
 
 function subtest(doc: TapDocument, name: string): TapDocument | undefined {
   return doc.results.find((result) => result.description === name)?.subtest;
@@ -19,7 +20,7 @@ t.test('kvm-xen test --vm on Debian 6.12: the suite passes', async (t) => {
   const run = await runCli(['test', '--vm', '--timeout', '900']);
   t.equal(run.status, 0, `suite status (stderr: ${run.stderr.trim().slice(-500)})`);
   const doc = parseTap(run.stdout);
-  t.equal(doc.results.length, 4, 'four selftests');
+  t.equal(doc.results.length, selftests.length, 'every selftest ran');
 
   const shinfo = subtest(doc, 'xen_shinfo_test');
   t.ok(shinfo, 'xen_shinfo_test ran');
@@ -29,6 +30,10 @@ t.test('kvm-xen test --vm on Debian 6.12: the suite passes', async (t) => {
   const vmcall = subtest(doc, 'xen_vmcall_test');
   t.equal(vmcall?.results.length, 4);
   for (const result of vmcall?.results ?? []) t.equal(outcomeOf(result), 'pass', result.description);
+
+  const poll = subtest(doc, 'xen_poll_test');
+  t.equal(poll?.results.length, 2);
+  for (const result of poll?.results ?? []) t.equal(outcomeOf(result), 'pass', result.description);
 
   for (const name of ['xen_evtchn_setup_test', 'xen_migration_test']) {
     const checks = subtest(doc, name);
@@ -85,7 +90,7 @@ t.test('with our kernel patch (kernel/), every check passes, --strict included',
   const run = await runCli(['test', '--vm', '--timeout', '900', '--kvm-modules', modules.dir, '--strict']);
   t.equal(run.status, 0, `suite status with patched KVM (stderr: ${run.stderr.trim().slice(-500)})`);
   const doc = parseTap(run.stdout);
-  t.equal(doc.results.length, 4, 'four selftests');
+  t.equal(doc.results.length, selftests.length, 'every selftest ran');
   for (const test of doc.results) {
     t.ok(test.subtest && test.subtest.results.length > 0, `${test.description} ran`);
     for (const result of test.subtest?.results ?? []) t.equal(outcomeOf(result), 'pass', `${test.description}: ${result.description}`);

@@ -1,6 +1,7 @@
 // Runs inside the VM, on KVM modules built with xen-fault-injection.patch: for each fault number given,
 // sets kvm's xen_fault parameter, runs the port and the kernel's C xen_shinfo_test one after the other,
-// and prints one JSON line per fault (a FaultRun) for test/kernel-faults.test.ts to judge. When the two
+// then our xen_poll_test, and prints one JSON line per fault (a FaultRun) for
+// test/kernel-faults.test.ts to judge. When the two
 // disagree, both run once more and the disagreement is kept in the report: the port's stage 5 has a
 // rare scheduling flake under TCG (a preemption between RUNSTATE_DATA and KVM_RUN counts as steal
 // time, upstream's check included), which must not pass for a verdict on the fault.
@@ -25,17 +26,20 @@ export interface Attempt {
 
 export interface FaultRun extends Attempt {
   fault: number;
+  /** xen_poll_test, which times the polls xen_shinfo_test makes untimed. */
+  poll: TestVerdict;
   /** An attempt before this one where the two disagreed. */
   disagreed?: Attempt;
 }
 
 const PARAMETER = '/sys/module/kvm/parameters/xen_fault';
-const PORT = path.join(__dirname, '..', '..', 'selftests', 'xen_shinfo_test.js');
+const selftest = (name: string): string => path.join(__dirname, '..', '..', 'selftests', `${name}.js`);
 const RUN_LIMIT_MS = 120000;
 
-function portVerdict(): TestVerdict {
-  const run = spawnSync(process.execPath, [PORT], { encoding: 'utf8', timeout: RUN_LIMIT_MS });
-  if (run.error) return { status: null, stage: '', failure: `cannot run the port: ${run.error.message}` };
+/** One of our selftests: its status, and the stage and reason of its Bail out! line. */
+function selftestVerdict(name: string): TestVerdict {
+  const run = spawnSync(process.execPath, [selftest(name)], { encoding: 'utf8', timeout: RUN_LIMIT_MS });
+  if (run.error) return { status: null, stage: '', failure: `cannot run ${name}: ${run.error.message}` };
   const bail = /^Bail out! (.*?) failed: (.*)$/m.exec(run.stdout);
   return { status: run.status, stage: bail?.[1] ?? '', failure: bail?.[2] ?? '' };
 }
@@ -55,7 +59,7 @@ function agree({ port, c }: Attempt): boolean {
 }
 
 function attempt(cTest: string): Attempt {
-  return { port: portVerdict(), c: cVerdict(cTest) };
+  return { port: selftestVerdict('xen_shinfo_test'), c: cVerdict(cTest) };
 }
 
 function main(): void {
@@ -66,7 +70,8 @@ function main(): void {
     for (const fault of faults.map(Number)) {
       fs.writeFileSync(PARAMETER, String(fault));
       const first = attempt(cTest);
-      const run: FaultRun = agree(first) ? { fault, ...first } : { fault, ...attempt(cTest), disagreed: first };
+      const compared = agree(first) ? first : { ...attempt(cTest), disagreed: first };
+      const run: FaultRun = { fault, ...compared, poll: selftestVerdict('xen_poll_test') };
       process.stdout.write(`${JSON.stringify(run)}\n`);
     }
   } finally {
