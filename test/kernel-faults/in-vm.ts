@@ -1,10 +1,10 @@
 // Runs inside the VM, on KVM modules built with xen-fault-injection.patch: for each fault number given,
 // sets kvm's xen_fault parameter, runs the port and the kernel's C xen_shinfo_test one after the other,
 // then our xen_poll_test, and prints one JSON line per fault (a FaultRun) for
-// test/kernel-faults.test.ts to judge. When the two
-// disagree, both run once more and the disagreement is kept in the report: the port's stage 5 has a
-// rare scheduling flake under TCG (a preemption between RUNSTATE_DATA and KVM_RUN counts as steal
-// time, upstream's check included), which must not pass for a verdict on the fault.
+// test/kernel-faults.test.ts to judge. When the port and the C test disagree, both run once more and
+// the disagreement is kept in the report: the port's stage 5 has a rare scheduling flake under TCG (a
+// preemption between RUNSTATE_DATA and KVM_RUN counts as steal time, upstream's check included), which
+// must not pass for a verdict on the fault.
 //
 // usage: node in-vm.js <C xen_shinfo_test> <fault>...
 import { spawnSync } from 'node:child_process';
