@@ -11,6 +11,7 @@ import path from 'node:path';
 import { GuestMachine, UCALL_PORT, UnexpectedExitError } from '../lib/guest';
 import { Kvm, type VcpuExit } from '../lib/kvm';
 import { guestProgramPath, projectRoot } from '../lib/paths';
+import { median } from './median';
 
 export interface ExitBench {
   rounds: number;
@@ -29,11 +30,6 @@ const PROGRAM = 'pio_loop';
 const C_HOST = path.join(projectRoot, 'build', 'tools', 'pio_host');
 /** The goals of issue 2, as fractions of C's rate. */
 export const exitGoals = { sync: 0.9, async: 0.75 } as const;
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-};
 
 /** The C host, built by the Makefile's rule if it is not there yet. */
 function cHost(): string {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { resolveKernel, runInVm } from '../lib/vm';
 import { projectRoot } from '../lib/paths';
 import { upstreamShinfoTestForGuest } from '../lib/kbuild';
+import { median } from './median';
 
 export interface ShinfoBench {
   kernel: string;
@@ -16,11 +17,6 @@ export interface ShinfoBench {
   portWallMs: number;
   ratio: number;
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-};
 
 export async function benchShinfo(rounds = 3): Promise<ShinfoBench> {
   const kernel = await resolveKernel('debian');

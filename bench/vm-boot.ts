@@ -12,6 +12,7 @@ import { projectRoot } from '../lib/paths';
 import { resolveKernel, type KernelImage } from '../lib/vm';
 import { cpioArchive, type CpioEntry } from '../lib/vm/cpio';
 import { readModule } from '../lib/vm/modinfo';
+import { median } from './median';
 
 export interface BootBench {
   rounds: number;
@@ -61,8 +62,6 @@ function timed(command: string, args: string[], env: NodeJS.ProcessEnv = process
     });
   });
 }
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export async function benchVmBoot(rounds = 7): Promise<BootBench> {
   const kernel = await resolveKernel('debian');
