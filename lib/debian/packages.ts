@@ -24,6 +24,11 @@ interface RunResult {
 }
 
 /** Runs a program without a shell; `passThrough` streams its stderr to ours (progress). */
+/** A Debian version (6.12.117-1~deb12u1, maybe with an epoch) as one safe directory name. */
+export function versionDirName(version: string): string {
+  return version.replace(/[:/~]/g, '_');
+}
+
 export function runProgram(program: string, args: readonly string[], options: { cwd?: string; passThrough?: boolean } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { runProgram, unpackedPackage } from '../debian/packages';
+import { runProgram, unpackedPackage, versionDirName } from '../debian/packages';
 
 const SOURCE_PACKAGE = 'linux-source-6.12';
 const PARTS = ['arch/x86/kvm', 'virt/kvm'];
@@ -19,7 +19,7 @@ export class BuildError extends Error {
 }
 
 async function pristineSources(version: string): Promise<string> {
-  const dir = path.join(cacheDir('kbuild'), `kvm-source-${version.replace(/[:/~]/g, '_')}`);
+  const dir = path.join(cacheDir('kbuild'), `kvm-source-${versionDirName(version)}`);
   return cachedDirectory(dir, async (tmp) => {
     const source = await unpackedPackage(SOURCE_PACKAGE, version);
     const tarball = path.join(source, 'usr', 'src', `${SOURCE_PACKAGE}.tar.xz`);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { runProgram, unpackedPackage } from '../debian/packages';
+import { runProgram, unpackedPackage, versionDirName } from '../debian/packages';
 import { projectRoot } from '../paths';
 
 const SOURCE_PACKAGE = 'linux-source-6.12';
@@ -19,7 +19,7 @@ async function step(what: string, program: string, args: string[], cwd?: string)
 
 /** Path of the built C test for a Debian package version (e.g. 6.12.117-1~deb12u1). */
 export async function upstreamShinfoTest(version: string): Promise<string> {
-  const dir = path.join(cacheDir('upstream-selftests'), version.replace(/[:/~]/g, '_'));
+  const dir = path.join(cacheDir('upstream-selftests'), versionDirName(version));
   await cachedDirectory(dir, async (tmp) => {
     const source = await unpackedPackage(SOURCE_PACKAGE, version);
     const tarball = path.join(source, 'usr', 'src', `${SOURCE_PACKAGE}.tar.xz`);
@@ -46,7 +46,7 @@ export async function upstreamShinfoTest(version: string): Promise<string> {
  */
 export async function upstreamShinfoTestForGuest(version: string): Promise<string> {
   const cached = await upstreamShinfoTest(version);
-  const copy = path.join(projectRoot, 'build', 'upstream', version.replace(/[:/~]/g, '_'), 'xen_shinfo_test');
+  const copy = path.join(projectRoot, 'build', 'upstream', versionDirName(version), 'xen_shinfo_test');
   fs.mkdirSync(path.dirname(copy), { recursive: true });
   fs.copyFileSync(cached, copy);
   return copy;
