@@ -3,13 +3,12 @@
 // a quiet port blocks the vCPU until the timeout passes, a poll of a pending port returns at once.
 // xen_shinfo_test polls too (TEST_POLL_*) but never times a poll, so a KVM whose poll returned at once
 // passes it — test/kernel-faults.test.ts shows that with an injected fault; this test fails there.
-import { GuestMachine } from '../lib/guest';
+import { GuestMachine, PAGE_SIZE } from '../lib/guest';
 import { SharedInfoView, XenVm } from '../lib/xen';
 import { openKvmOrSkip } from './lib/kvm-device';
 import { selftestMain, type Tap, TestFailure } from './lib/ksft';
 import { requireEventChannels, SHINFO_GPA, SHINFO_SLOT, XEN_HYPERCALL_MSR } from './evtchn/guest-vm';
 
-const PAGE_SIZE = 0x1000;
 const POLL_PORT = 5;
 const QUIET_TIMEOUT_MS = 100;
 const PENDING_TIMEOUT_MS = 5000;

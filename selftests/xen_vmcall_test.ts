@@ -3,14 +3,13 @@
 // Hypercalls KVM leaves to userspace arrive as KVM_EXIT_XEN; the host checks their registers and
 // answers. TAP 13 on stdout, exit 0 pass / 1 fail / 4 skip.
 import { type CpuidEntry, type Kvm, type XenHypercallExit } from '../lib/kvm';
-import { GuestMachine } from '../lib/guest';
+import { GuestMachine, PAGE_SIZE } from '../lib/guest';
 import { XenVm } from '../lib/xen';
 import { openKvmOrSkip } from './lib/kvm-device';
 import { selftestMain, type Tap, testAssert, testRequire, TestFailure } from './lib/ksft';
 
 const HCALL_REGION_GPA = 0xc0000000;
 const HCALL_REGION_SLOT = 10;
-const PAGE_SIZE = 0x1000;
 const INPUTVALUE = 17n;
 const ARGVALUE = (x: number): bigint => 0xdeadbeef5a5a0000n + BigInt(x);
 const RETVALUE = 0xcafef00dfbfbffffn;

@@ -2,7 +2,7 @@
 // 0xC0000000, vcpu_info at +0x40 (as in xen_shinfo_test), the HVM upcall vector 0x10, and a guest that
 // reports every upcall it takes (selftests/guests/xen_evtchn_setup_test.c).
 import type { Kvm } from '../../lib/kvm';
-import { GuestMachine } from '../../lib/guest';
+import { GuestMachine, PAGE_SIZE } from '../../lib/guest';
 import { SharedInfoView, VcpuInfoView, XenVcpu, XenVm } from '../../lib/xen';
 import { TestFailure, testRequire } from '../lib/ksft';
 
@@ -11,7 +11,6 @@ export const SHINFO_SLOT = 10;
 export const VCPU_INFO_GPA = SHINFO_GPA + 0x40;
 export const EVTCHN_VECTOR = 0x10;
 export const XEN_HYPERCALL_MSR = 0x40000000;
-const PAGE_SIZE = 0x1000;
 
 const SYNC_READY = 1n;
 const SYNC_SAW_IRQ = 2n;

@@ -1,8 +1,10 @@
 // The numbers of xen_shinfo_test, as upstream has them (spec §3).
+import { PAGE_SIZE } from '../../lib/guest';
+
+export { PAGE_SIZE };
 export const SHINFO_REGION_GPA = 0xc0000000;
 export const SHINFO_REGION_GVA = SHINFO_REGION_GPA;
 export const SHINFO_REGION_SLOT = 10;
-export const PAGE_SIZE = 0x1000;
 
 export const DUMMY_REGION_GPA = SHINFO_REGION_GPA + 3 * PAGE_SIZE;
 export const DUMMY_REGION_SLOT = 11;
