@@ -7,7 +7,7 @@ import { GuestMachine, PAGE_SIZE } from '../lib/guest';
 import { SharedInfoView, XenVm } from '../lib/xen';
 import { openKvmOrSkip } from './lib/kvm-device';
 import { selftestMain, type Tap, TestFailure } from './lib/ksft';
-import { requireEventChannels, SHINFO_GPA, SHINFO_SLOT, XEN_HYPERCALL_MSR } from './evtchn/guest-vm';
+import { configureEventChannels, requireEventChannels, SHINFO_GPA, SHINFO_SLOT } from './evtchn/guest-vm';
 
 const POLL_PORT = 5;
 const QUIET_TIMEOUT_MS = 100;
@@ -52,11 +52,8 @@ export async function xenPollTest(tap: Tap): Promise<void> {
     const machine = GuestMachine.create(kvm, { program: 'xen_poll_test' });
     try {
       machine.vm.addMemory({ slot: SHINFO_SLOT, guestAddress: SHINFO_GPA, size: PAGE_SIZE });
-      const xen = new XenVm(machine.vm);
-      // EVTCHN_SEND is what makes KVM handle SCHEDOP_poll itself; the poll reads shared_info's bitmaps.
-      xen.configure({ msr: XEN_HYPERCALL_MSR, flags: ['INTERCEPT_HCALL', 'EVTCHN_SEND'] });
-      xen.set('LONG_MODE', true);
-      xen.set('SHARED_INFO', BigInt(SHINFO_GPA / PAGE_SIZE));
+      // The poll reads shared_info's bitmaps; no vcpu_info or upcall vector: no upcall is involved.
+      configureEventChannels(new XenVm(machine.vm));
       const shinfo = new SharedInfoView(machine.vm.memory, SHINFO_GPA);
       machine.memory.write32(machine.symbol('poll_port'), POLL_PORT);
       machine.memory.write64(machine.symbol('quiet_timeout_ns'), BigInt(QUIET_TIMEOUT_MS) * 1000000n);

@@ -10,7 +10,7 @@ export const SHINFO_GPA = 0xc0000000;
 export const SHINFO_SLOT = 10;
 export const VCPU_INFO_GPA = SHINFO_GPA + 0x40;
 export const EVTCHN_VECTOR = 0x10;
-export const XEN_HYPERCALL_MSR = 0x40000000;
+const XEN_HYPERCALL_MSR = 0x40000000;
 
 const SYNC_READY = 1n;
 const SYNC_SAW_IRQ = 2n;
@@ -28,6 +28,16 @@ export function requireEventChannels(kvm: Kvm): void {
   for (const flag of ['SHARED_INFO', 'EVTCHN_2LEVEL', 'EVTCHN_SEND'] as const) {
     testRequire(caps.has(flag), `Requirement not met: xen_caps & KVM_XEN_HVM_CONFIG_${flag} (KVM_CAP_XEN_HVM = ${caps.raw})`);
   }
+}
+
+/**
+ * The VM-wide Xen set-up event channels need: hypercalls intercepted, EVTCHN_SEND (which also makes
+ * KVM handle SCHEDOP_poll itself), long mode, and shared_info at SHINFO_GPA.
+ */
+export function configureEventChannels(xen: XenVm): void {
+  xen.configure({ msr: XEN_HYPERCALL_MSR, flags: ['INTERCEPT_HCALL', 'EVTCHN_SEND'] });
+  xen.set('LONG_MODE', true);
+  xen.set('SHARED_INFO', BigInt(SHINFO_GPA / PAGE_SIZE));
 }
 
 export class XenGuest {
@@ -58,9 +68,7 @@ export class XenGuest {
 
   /** The Xen set-up every check starts from, as a VMM does it before the guest runs. */
   configureXen(): void {
-    this.xen.configure({ msr: XEN_HYPERCALL_MSR, flags: ['INTERCEPT_HCALL', 'EVTCHN_SEND'] });
-    this.xen.set('LONG_MODE', true);
-    this.xen.set('SHARED_INFO', BigInt(SHINFO_GPA / PAGE_SIZE));
+    configureEventChannels(this.xen);
     this.xenVcpu.set('VCPU_INFO', BigInt(VCPU_INFO_GPA));
     this.xen.set('UPCALL_VECTOR', EVTCHN_VECTOR);
   }
