@@ -11,7 +11,7 @@ import t from 'tap';
 import { buildKvmModules, upstreamShinfoTestForGuest } from '../lib/kbuild';
 import { projectRoot } from '../lib/paths';
 import { resolveKernel, runInVm } from '../lib/vm';
-import type { FaultRun } from './kernel-faults/in-vm';
+import type { FaultRun, TestVerdict } from './kernel-faults/in-vm';
 
 interface Fault {
   fault: number;
@@ -40,6 +40,12 @@ const FAULTS: readonly Fault[] = [
   { fault: 5, what: 'shared_info\'s wall clock 5 s ahead', failure: /^Guest's epoch from shinfo [\d.]+ differs from KVM_GET_CLOCK [\d.]+$/, stage: /^final: wall clock and pvclock versions$/ },
 ];
 
+/** "status 1, stage 7 TEST_EVTCHN_MASKED: IRQ delivery timed out", as much of it as there is. */
+function described(verdict: TestVerdict): string {
+  const where = verdict.stage ? `${verdict.stage}: ` : '';
+  return `status ${verdict.status}${verdict.failure ? `, ${where}${verdict.failure}` : ''}`;
+}
+
 t.test('each fault injected into KVM\'s Xen code: the port and the C test agree', async (t) => {
   const patch = path.join(projectRoot, 'test', 'kernel-faults', 'xen-fault-injection.patch');
   const modules = await buildKvmModules({ patches: [patch] });
@@ -64,13 +70,10 @@ t.test('each fault injected into KVM\'s Xen code: the port and the C test agree'
     t.test(`fault ${fault.fault}: ${fault.what}`, async (t) => {
       const run = runs.get(fault.fault);
       if (!t.ok(run, 'both tests ran') || !run) return;
-      t.comment(`port: status ${run.port.status}${run.port.stage ? `, ${run.port.stage}: ${run.port.failure}` : ''}; C: status ${run.c.status}${run.c.failure ? `, ${run.c.failure}` : ''}`);
+      t.comment(`port: ${described(run.port)}; C: ${described(run.c)}`);
       if (fault.why) t.comment(fault.why);
-      if (run.disagreed) {
-        const { port, c } = run.disagreed;
-        t.comment(`ran twice: the first time the port said "${port.stage}: ${port.failure}" (status ${port.status}), C "${c.failure}" (status ${c.status})`);
-      }
-      t.comment(`xen_poll_test: status ${run.poll.status}${run.poll.stage ? `, ${run.poll.stage}: ${run.poll.failure}` : ''}`);
+      if (run.disagreed) t.comment(`ran twice: the first time the port said ${described(run.disagreed.port)}, C ${described(run.disagreed.c)}`);
+      t.comment(`xen_poll_test: ${described(run.poll)}`);
       if (fault.pollFailure) {
         t.equal(run.poll.status, 1, 'xen_poll_test fails');
         t.match(run.poll.failure, fault.pollFailure, 'xen_poll_test says why');
