@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The kvm-xen command line: one verb per file under bin/commands/.
-import type { Command } from './commands/command';
+import { type Command, isUsageError } from './commands/command';
 import { commands } from './commands';
 
 function usage(): string {
@@ -21,7 +21,13 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`kvm-xen: unknown command '${verb}'\n${usage()}\n`);
     return 64;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    process.stderr.write(`kvm-xen ${verb}: ${error.message}\n${command.usage}\n`);
+    return 64;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -16,6 +16,7 @@ Results are cached per kernel and patch contents.`;
 
 export const buildKvm: Command = {
   summary: 'build kvm.ko / kvm-amd.ko for a Debian kernel with your patches (for --kvm-modules)',
+  usage,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,

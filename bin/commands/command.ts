@@ -1,5 +1,16 @@
 // What every CLI verb provides. run() returns the process exit status.
 export interface Command {
   readonly summary: string;
+  /** The verb's --help text; also printed under a usage error. */
+  readonly usage: string;
   run(argv: string[]): Promise<number>;
+}
+
+/**
+ * An option error from node:util's parseArgs (unknown option, missing value, stray positional): the
+ * CLI reports it with the verb's usage and exit status 64, whichever verb parsed.
+ */
+export function isUsageError(error: unknown): error is Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }

@@ -50,6 +50,7 @@ function parse(argv: readonly string[]): { sides: Side[]; common: VmOptions; tes
 
 export const compare: Command = {
   summary: 'run the suite on two kernels (or module sets) and print a per-stage diff; exit 1 on a regression',
+  usage,
   async run(argv) {
     if (argv.includes('--help') || argv.includes('-h')) {
       process.stdout.write(`${usage}\n`);

@@ -62,17 +62,12 @@ export function formatKvmInfo(info: KvmInfo): string {
 
 export const info: Command = {
   summary: 'show what /dev/kvm offers: API version, capabilities by name, KVM_CAP_XEN_HVM flags',
+  usage,
   async run(argv) {
-    let values: { device?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: { device: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      }));
-    } catch (error) {
-      process.stderr.write(`kvm-xen info: ${(error as Error).message}\n${usage}\n`);
-      return 64;
-    }
+    const { values } = parseArgs({
+      args: argv,
+      options: { device: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
     if (values.help) {
       process.stdout.write(`${usage}\n`);
       return 0;

@@ -14,14 +14,9 @@ cache and builds its initramfs, so that later runs need no network.`;
 
 export const setup: Command = {
   summary: `install the VM runner's host packages and fetch the default kernel`,
+  usage,
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({ args: argv, options: { kernel: { type: 'string' }, 'kvm-modules': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
-    } catch (error) {
-      process.stderr.write(`kvm-xen setup: ${(error as Error).message}\n${usage}\n`);
-      return 64;
-    }
+    const { values } = parseArgs({ args: argv, options: { kernel: { type: 'string' }, 'kvm-modules': { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help) {
       process.stdout.write(`${usage}\n`);
       return 0;

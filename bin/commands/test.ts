@@ -20,6 +20,7 @@ failed, 4 everything skipped (the kernel lacks what the tests need).
 
 export const test: Command = {
   summary: 'run the selftest suite (TAP 13; exit 0/1/4), here or in a booted kernel (--vm)',
+  usage,
   async run(argv) {
     if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'));
     const { values, positionals } = parseArgs({

@@ -21,6 +21,7 @@ KVM_XEN_CACHE overrides it). KVM_XEN_QEMU names a QEMU other than qemu-system-x8
 
 export const vm: Command = {
   summary: 'boot a kernel in QEMU (nested KVM) and run a command inside it',
+  usage,
   async run(argv) {
     if (argv[0] === '--help' || argv[0] === '-h') {
       process.stdout.write(`${usage}\n`);
