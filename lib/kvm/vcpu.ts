@@ -173,9 +173,10 @@ export class Vcpu implements Disposable {
    */
   runAsync(options: RunOptions = {}): Promise<VcpuExit> {
     // Every failure comes as a rejection, a closed vCPU and a bad option too: callers handle one path.
+    // The hot path, as in runSync: only the cheap JavaScript-side closed check.
+    if (this.closedByUser) return Promise.reject(new ClosedError(`vCPU ${this.id}`));
     let timeoutMs: number;
     try {
-      this.open();
       timeoutMs = timeoutOf(options);
     } catch (error) {
       return Promise.reject(error as Error);
