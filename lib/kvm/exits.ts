@@ -83,7 +83,8 @@ export function decodeExit(run: Uint8Array, view: DataView = viewOf(run)): VcpuE
       // The hot path (every ucall, every PIO): plain DataView reads at the struct's offsets.
       const size = view.getUint8(at + io.size);
       const count = view.getUint32(at + io.count, true);
-      const offset = Number(view.getBigUint64(at + io.dataOffset, true));
+      // An offset into the kvm_run mapping, so the low 32 bits are all of it (and need no BigInt).
+      const offset = view.getUint32(at + io.dataOffset, true);
       return {
         reason: 'io', direction: view.getUint8(at + io.direction) === IO_IN ? 'in' : 'out', port: view.getUint16(at + io.port, true),
         size, count, data: run.subarray(offset, offset + size * count),
