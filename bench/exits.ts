@@ -13,7 +13,7 @@ import path from 'node:path';
 import { GuestMachine, UCALL_PORT, UnexpectedExitError } from '../lib/guest';
 import { Kvm, type VcpuExit } from '../lib/kvm';
 import { guestProgramPath, projectRoot } from '../lib/paths';
-import { median } from './median';
+import { median, roundRatios } from './median';
 
 export interface ExitBench {
   rounds: number;
@@ -113,11 +113,10 @@ export async function benchExits(rounds = 9, iterations = 100000): Promise<ExitB
         samples[host].push(await run(host));
       }
     }
-    const ratiosOf = (host: Host): number[] => samples[host].map((rate, round) => rate / samples.c[round]!);
-    const roundRatios = { sync: ratiosOf('sync'), async: ratiosOf('async') };
+    const ratios = { sync: roundRatios(samples.sync, samples.c), async: roundRatios(samples.async, samples.c) };
     return {
       rounds, iterations, c: median(samples.c), sync: median(samples.sync), async: median(samples.async),
-      ratio: { sync: median(roundRatios.sync), async: median(roundRatios.async) }, roundRatios, samples,
+      ratio: { sync: median(ratios.sync), async: median(ratios.async) }, roundRatios: ratios, samples,
     };
   } finally {
     kvm.close();

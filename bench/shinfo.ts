@@ -9,7 +9,7 @@ import path from 'node:path';
 import { resolveKernel, runInVm } from '../lib/vm';
 import { projectRoot } from '../lib/paths';
 import { upstreamShinfoTestForGuest } from '../lib/kbuild';
-import { median } from './median';
+import { median, medianRatio } from './median';
 
 export interface ShinfoBench {
   kernel: string;
@@ -35,14 +35,14 @@ export async function benchShinfo(rounds = 5): Promise<ShinfoBench> {
   const { c, ported } = JSON.parse(output.trim().split('\n').pop()!) as { c: Array<{ testMs: number }>; ported: Array<{ testMs: number; wallMs: number }> };
   const cMs = median(c.map((t) => t.testMs));
   const portTestMs = median(ported.map((t) => t.testMs));
-  const ratio = median(ported.map((t, round) => t.testMs / c[round]!.testMs));
+  const ratio = medianRatio(ported.map((t) => t.testMs), c.map((t) => t.testMs));
   return { kernel: kernel.description, rounds, cMs, portTestMs, portWallMs: median(ported.map((t) => t.wallMs)), ratio };
 }
 
 export function formatShinfoBench(b: ShinfoBench): string {
   return [
-    `xen_shinfo_test, ${b.kernel} in QEMU, median of ${b.rounds} alternating runs in one boot
-    (of C: the median of the rounds' ratios):`,
+    `xen_shinfo_test, ${b.kernel} in QEMU, median of ${b.rounds} alternating runs in one boot;`,
+    'of C: the median of the rounds\' ratios',
     `  upstream C test          ${b.cMs.toFixed(0).padStart(7)} ms`,
     `  port (test itself)       ${b.portTestMs.toFixed(0).padStart(7)} ms   ${b.ratio.toFixed(2)}x of C (goal <= 1.25x)`,
     `  port (with Node start)   ${b.portWallMs.toFixed(0).padStart(7)} ms`,

@@ -14,7 +14,7 @@ import { projectRoot } from '../lib/paths';
 import { resolveKernel, type KernelImage } from '../lib/vm';
 import { cpioArchive, type CpioEntry } from '../lib/vm/cpio';
 import { readModule } from '../lib/vm/modinfo';
-import { median } from './median';
+import { median, medianRatio } from './median';
 
 export interface BootBench {
   rounds: number;
@@ -89,8 +89,7 @@ export async function benchVmBoot(rounds = 7): Promise<BootBench> {
     }
     const bareMs = median(bareTimes);
     const runnerWarmMs = median(runnerTimes);
-    const ratio = median(runnerTimes.map((ms, round) => ms / bareTimes[round]!));
-    return { rounds, bareMs, runnerWarmMs, runnerColdMs, ratio };
+    return { rounds, bareMs, runnerWarmMs, runnerColdMs, ratio: medianRatio(runnerTimes, bareTimes) };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
