@@ -31,3 +31,6 @@
 #define KVMXEN_KVM_SET_MSRS _IOC(_IOC_WRITE, KVMIO, 0x89, 8)
 #define KVMXEN_KVM_SET_CPUID2 _IOC(_IOC_WRITE, KVMIO, 0x90, 8)
 #define KVMXEN_KVM_GET_SUPPORTED_HV_CPUID _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0xc1, 8)
+// kvm_xsave ends in a flexible array too (extra[], for KVM_GET_XSAVE2): the legacy requests carry 4096.
+#define KVMXEN_KVM_GET_XSAVE _IOC(_IOC_READ, KVMIO, 0xa4, 4096)
+#define KVMXEN_KVM_SET_XSAVE _IOC(_IOC_WRITE, KVMIO, 0xa5, 4096)

@@ -14,6 +14,8 @@ constexpr unsigned kVcpu = kKindVcpu;
 
 #define REQ(name, kinds, shape) {#name, name, kinds, ArgShape::shape, 0, 0, Special::kNone}
 #define REQ_FLEX(name, kinds, entry) {#name, KVMXEN_##name, kinds, ArgShape::kFlexArray, sizeof(entry), 0, Special::kNone}
+// A fixed-size struct whose C++ size differs from C's (a trailing flexible array): number from kvm_abi.h.
+#define REQ_C_SIZED(name, kinds) {#name, KVMXEN_##name, kinds, ArgShape::kStruct, 0, 0, Special::kNone}
 #define REQ_CREATE(name, kinds, created) {#name, name, kinds, ArgShape::kValue, 0, created, Special::kNone}
 #define REQ_SPECIAL(name, kinds, special) {#name, name, kinds, ArgShape::kStruct, 0, 0, Special::special}
 
@@ -40,6 +42,15 @@ const RequestSpec kRequests[] = {
     REQ(KVM_XEN_HVM_GET_ATTR, kVm, kStruct),
     REQ_SPECIAL(KVM_XEN_HVM_SET_ATTR, kVm, kXenHvmAttr),
     REQ(KVM_XEN_HVM_EVTCHN_SEND, kVm, kStruct),
+    // VM fd: the platform a booted kernel expects (lib/vmm), and its state for snapshots
+    REQ(KVM_SET_TSS_ADDR, kVm, kValue),
+    REQ(KVM_SET_IDENTITY_MAP_ADDR, kVm, kStruct),
+    REQ(KVM_IRQ_LINE, kVm, kStruct),
+    REQ(KVM_CREATE_PIT2, kVm, kStruct),
+    REQ(KVM_GET_IRQCHIP, kVm, kStruct),
+    REQ(KVM_SET_IRQCHIP, kVm, kStruct),
+    REQ(KVM_GET_PIT2, kVm, kStruct),
+    REQ(KVM_SET_PIT2, kVm, kStruct),
     // vCPU fd
     REQ(KVM_RUN, kVcpu, kNone),
     REQ(KVM_GET_REGS, kVcpu, kStruct),
@@ -58,6 +69,10 @@ const RequestSpec kRequests[] = {
     REQ(KVM_GET_TSC_KHZ, kVcpu, kNone),
     REQ(KVM_XEN_VCPU_GET_ATTR, kVcpu, kStruct),
     REQ_SPECIAL(KVM_XEN_VCPU_SET_ATTR, kVcpu, kXenVcpuAttr),
+    REQ_C_SIZED(KVM_GET_XSAVE, kVcpu),
+    REQ_C_SIZED(KVM_SET_XSAVE, kVcpu),
+    REQ(KVM_GET_XCRS, kVcpu, kStruct),
+    REQ(KVM_SET_XCRS, kVcpu, kStruct),
 };
 
 const size_t kRequestCount = sizeof(kRequests) / sizeof(kRequests[0]);
@@ -84,5 +99,17 @@ static_assert(KVM_GET_CLOCK == 0x8030AE7C, "KVM_GET_CLOCK");
 static_assert(KVM_SET_CLOCK == 0x4030AE7B, "KVM_SET_CLOCK");
 static_assert(KVM_GET_REGS == 0x8090AE81, "KVM_GET_REGS");
 static_assert(KVM_GET_SREGS == 0x8138AE83, "KVM_GET_SREGS");
+static_assert(KVM_SET_TSS_ADDR == 0xAE47, "KVM_SET_TSS_ADDR");
+static_assert(KVM_SET_IDENTITY_MAP_ADDR == 0x4008AE48, "KVM_SET_IDENTITY_MAP_ADDR");
+static_assert(KVM_IRQ_LINE == 0x4008AE61, "KVM_IRQ_LINE");
+static_assert(KVM_CREATE_PIT2 == 0x4040AE77, "KVM_CREATE_PIT2");
+static_assert(KVM_GET_IRQCHIP == 0xC208AE62, "KVM_GET_IRQCHIP");
+static_assert(KVM_SET_IRQCHIP == 0x8208AE63, "KVM_SET_IRQCHIP");
+static_assert(KVM_GET_PIT2 == 0x8070AE9F, "KVM_GET_PIT2");
+static_assert(KVM_SET_PIT2 == 0x4070AEA0, "KVM_SET_PIT2");
+static_assert(KVMXEN_KVM_GET_XSAVE == 0x9000AEA4, "KVM_GET_XSAVE");
+static_assert(KVMXEN_KVM_SET_XSAVE == 0x5000AEA5, "KVM_SET_XSAVE");
+static_assert(KVM_GET_XCRS == 0x8188AEA6, "KVM_GET_XCRS");
+static_assert(KVM_SET_XCRS == 0x4188AEA7, "KVM_SET_XCRS");
 
 }  // namespace kvmxen

@@ -10,7 +10,7 @@ import { decodeExit, decodeXenHvmCaps, type RequestName } from '../lib/kvm';
 import { array, struct, u32, u64, u8, viewOf } from '../lib/kvm/layout';
 import { allRequests, requestInfo } from '../lib/kvm/requests';
 import {
-  flexHeader, KVM_LAPIC_STATE_SIZE, kvmClockData, kvmCpuidEntry2, kvmEnableCap, kvmIrqfd, kvmIrqRoutingEntry, kvmMpState, kvmMsi,
+  flexHeader, KVM_LAPIC_STATE_SIZE, KVM_XSAVE_SIZE, kvmClockData, kvmIdentityMapAddr, kvmIrqchip, kvmIrqLevel, kvmPitConfig, kvmPitState2, kvmXcrs, kvmCpuidEntry2, kvmEnableCap, kvmIrqfd, kvmIrqRoutingEntry, kvmMpState, kvmMsi,
   kvmMsrEntry, kvmRegs, kvmRun, kvmSegment, kvmSregs, kvmUserspaceMemoryRegion, kvmVcpuEvents,
 } from '../lib/kvm/structs';
 import { guestProgramPath } from '../lib/paths';
@@ -56,6 +56,11 @@ const codecs: Record<RequestName, Codec> = {
   KVM_GET_MP_STATE: { arg: kvmMpState }, KVM_SET_MP_STATE: { arg: kvmMpState },
   KVM_GET_TSC_KHZ: none,
   KVM_XEN_VCPU_GET_ATTR: { arg: kvmXenVcpuAttr }, KVM_XEN_VCPU_SET_ATTR: { arg: kvmXenVcpuAttr },
+  KVM_SET_TSS_ADDR: none, KVM_SET_IDENTITY_MAP_ADDR: { arg: kvmIdentityMapAddr }, KVM_IRQ_LINE: { arg: kvmIrqLevel },
+  KVM_CREATE_PIT2: { arg: kvmPitConfig }, KVM_GET_IRQCHIP: { arg: kvmIrqchip }, KVM_SET_IRQCHIP: { arg: kvmIrqchip },
+  KVM_GET_PIT2: { arg: kvmPitState2 }, KVM_SET_PIT2: { arg: kvmPitState2 },
+  KVM_GET_XSAVE: { arg: { size: KVM_XSAVE_SIZE } }, KVM_SET_XSAVE: { arg: { size: KVM_XSAVE_SIZE } },
+  KVM_GET_XCRS: { arg: kvmXcrs }, KVM_SET_XCRS: { arg: kvmXcrs },
 };
 
 // The request numbers: those of xen-shinfo-spec.md §6.1, and the rest from a C build of the 6.1 uAPI
@@ -73,6 +78,9 @@ const headerNumbers: Partial<Record<RequestName, number>> = {
   KVM_SIGNAL_MSI: 0x4020aea5, KVM_ENABLE_CAP: 0x4068aea3, KVM_GET_MSRS: 0xc008ae88, KVM_SET_MSRS: 0x4008ae89,
   KVM_GET_LAPIC: 0x8400ae8e, KVM_SET_LAPIC: 0x4400ae8f, KVM_GET_VCPU_EVENTS: 0x8040ae9f, KVM_SET_VCPU_EVENTS: 0x4040aea0,
   KVM_GET_MP_STATE: 0x8004ae98, KVM_SET_MP_STATE: 0x4004ae99, KVM_GET_TSC_KHZ: 0xaea3,
+  KVM_SET_TSS_ADDR: 0xae47, KVM_SET_IDENTITY_MAP_ADDR: 0x4008ae48, KVM_IRQ_LINE: 0x4008ae61, KVM_CREATE_PIT2: 0x4040ae77,
+  KVM_GET_IRQCHIP: 0xc208ae62, KVM_SET_IRQCHIP: 0x8208ae63, KVM_GET_PIT2: 0x8070ae9f, KVM_SET_PIT2: 0x4070aea0,
+  KVM_GET_XSAVE: 0x9000aea4, KVM_SET_XSAVE: 0x5000aea5, KVM_GET_XCRS: 0x8188aea6, KVM_SET_XCRS: 0x4188aea7,
 };
 
 const ioctlSize = (number: number): number => (number >>> 16) & 0x3fff;

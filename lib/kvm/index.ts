@@ -1,5 +1,6 @@
 // lib/kvm: typed objects over /dev/kvm.
 export { Kvm, type CpuidEntry } from './system';
+export { irqchipIds, type IrqchipId } from './vm';
 export { Vm, XEN_EVTCHN_PRIORITY_2LEVEL, clockFlags, type GsiRoute, type ClockData, type MemorySlotOptions, type IrqfdAssignment } from './vm';
 export { Vcpu, type Regs, type Sregs, type RunOptions, type VcpuEvents } from './vcpu';
 export { EventFd, type EventFdOptions } from './eventfd';

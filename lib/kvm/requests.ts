@@ -12,7 +12,11 @@ export type RequestName =
   | 'KVM_RUN' | 'KVM_GET_REGS' | 'KVM_SET_REGS' | 'KVM_GET_SREGS' | 'KVM_SET_SREGS' | 'KVM_SET_CPUID2'
   | 'KVM_GET_MSRS' | 'KVM_SET_MSRS' | 'KVM_GET_LAPIC' | 'KVM_SET_LAPIC' | 'KVM_GET_VCPU_EVENTS'
   | 'KVM_SET_VCPU_EVENTS' | 'KVM_GET_MP_STATE' | 'KVM_SET_MP_STATE' | 'KVM_GET_TSC_KHZ'
-  | 'KVM_XEN_VCPU_GET_ATTR' | 'KVM_XEN_VCPU_SET_ATTR';
+  | 'KVM_XEN_VCPU_GET_ATTR' | 'KVM_XEN_VCPU_SET_ATTR'
+  // The platform a booted kernel expects (lib/vmm), and its state for snapshots.
+  | 'KVM_SET_TSS_ADDR' | 'KVM_SET_IDENTITY_MAP_ADDR' | 'KVM_IRQ_LINE' | 'KVM_CREATE_PIT2'
+  | 'KVM_GET_IRQCHIP' | 'KVM_SET_IRQCHIP' | 'KVM_GET_PIT2' | 'KVM_SET_PIT2'
+  | 'KVM_GET_XSAVE' | 'KVM_SET_XSAVE' | 'KVM_GET_XCRS' | 'KVM_SET_XCRS';
 
 const table: RequestInfo[] = native.requests();
 const indexByName = new Map<string, number>(table.map((info, index) => [info.name, index]));

@@ -65,6 +65,20 @@ export const kvmVcpuEvents = struct('kvm_vcpu_events', 64, {
 
 export const KVM_LAPIC_STATE_SIZE = 1024;
 
+// The platform a booted kernel expects: the in-kernel PIC/IOAPIC and PIT, the VMX-only addresses.
+/** KVM_SET_IDENTITY_MAP_ADDR takes a pointer to one u64. */
+export const kvmIdentityMapAddr = struct('kvm_identity_map_addr', 8, { address: u64(0) });
+export const kvmIrqLevel = struct('kvm_irq_level', 8, { irq: u32(0), level: u32(4) });
+export const kvmPitConfig = struct('kvm_pit_config', 64, { flags: u32(0) });
+/** chip_id selects the PIC master (0), PIC slave (1) or IOAPIC (2); its state follows at offset 8. */
+export const kvmIrqchip = struct('kvm_irqchip', 520, { chipId: u32(0) });
+export const KVM_IRQCHIP_STATE_OFFSET = 8;
+/** Three 24-byte kvm_pit_channel_state, then flags: kept as bytes, saved and restored whole. */
+export const kvmPitState2 = struct('kvm_pit_state2', 112, { flags: u32(72) });
+/** The legacy 4 KiB XSAVE area (KVM_GET_XSAVE2 would be needed for AMX state beyond it). */
+export const KVM_XSAVE_SIZE = 4096;
+export const kvmXcrs = struct('kvm_xcrs', 392, { nrXcrs: u32(0), flags: u32(4) });
+
 /** The fixed part of struct kvm_run (the page mmapped from a vCPU fd). */
 export const kvmRun = {
   requestInterruptWindow: 0,

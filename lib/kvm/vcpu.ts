@@ -11,6 +11,7 @@ import type { CpuidEntry } from './system';
 import {
   flexHeader, KVM_LAPIC_STATE_SIZE, kvmCpuidEntry2, kvmMpState, kvmMsrEntry, kvmRegs, kvmRun, kvmSregs, kvmVcpuEvents,
 } from './structs';
+import { KVM_XSAVE_SIZE, kvmXcrs } from './structs';
 import type { Vm } from './vm';
 
 export type Regs = Values<typeof kvmRegs.fields>;
@@ -144,6 +145,24 @@ export class Vcpu implements Disposable {
 
   setEvents(events: VcpuEvents): void {
     this.ioctl('KVM_SET_VCPU_EVENTS', kvmVcpuEvents.encode(events));
+  }
+
+  /** The FPU/SSE/AVX state as the legacy 4 KiB XSAVE area (KVM_GET_XSAVE), for setXsave. */
+  getXsave(): Uint8Array {
+    return this.getStruct('KVM_GET_XSAVE', KVM_XSAVE_SIZE);
+  }
+
+  setXsave(state: Uint8Array): void {
+    this.ioctl('KVM_SET_XSAVE', state);
+  }
+
+  /** The extended control registers (XCR0) as the whole kvm_xcrs, for setXcrs. */
+  getXcrs(): Uint8Array {
+    return this.getStruct('KVM_GET_XCRS', kvmXcrs.size);
+  }
+
+  setXcrs(state: Uint8Array): void {
+    this.ioctl('KVM_SET_XCRS', state);
   }
 
   /**

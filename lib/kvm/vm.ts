@@ -8,6 +8,7 @@ import { GuestMemory, MemoryRegion } from './memory';
 import type { FdHandle } from './native';
 import { ioctl, ioctlCreate, tryIoctl, type RequestName } from './requests';
 import { flexHeader, kvmClockData, kvmIrqfd, kvmIrqRoutingEntry, kvmMsi, kvmUserspaceMemoryRegion } from './structs';
+import { kvmIdentityMapAddr, kvmIrqchip, kvmIrqLevel, kvmPitConfig, kvmPitState2 } from './structs';
 import { Vcpu } from './vcpu';
 
 /** KVM_IRQ_ROUTING_* entry types. */
@@ -22,6 +23,12 @@ export type GsiRoute =
   | { gsi: number; type: 'irqchip'; irqchip: number; pin: number };
 
 export type ClockData = Values<typeof kvmClockData.fields>;
+
+/** kvm_irqchip.chip_id */
+export const irqchipIds = { 'pic-master': 0, 'pic-slave': 1, ioapic: 2 } as const;
+export type IrqchipId = keyof typeof irqchipIds;
+/** kvm_pit_config.flags: port 0x61 (the PC speaker) answered in the kernel, never exiting. */
+const KVM_PIT_SPEAKER_DUMMY = 1;
 
 /** kvm_clock_data.flags */
 export const clockFlags = { TSC_STABLE: 2, REALTIME: 4, HOST_TSC: 8 } as const;
@@ -166,6 +173,52 @@ export class Vm implements Disposable {
 
   setClock(clock: bigint, options: { flags?: number; realtime?: bigint } = {}): void {
     ioctl(this.open(), 'KVM_SET_CLOCK', kvmClockData.encode({ clock, flags: options.flags ?? 0, realtime: options.realtime ?? 0n }));
+  }
+
+  // The platform a booted kernel expects (lib/vmm).
+
+  /** Guest-physical address of the 3 pages Intel's VMX uses for real mode (KVM_SET_TSS_ADDR); outside RAM. */
+  setTssAddress(address: number): void {
+    ioctl(this.open(), 'KVM_SET_TSS_ADDR', address);
+  }
+
+  /** Guest-physical address of the page VMX without unrestricted guest uses for its identity map; outside RAM. */
+  setIdentityMapAddress(address: bigint): void {
+    ioctl(this.open(), 'KVM_SET_IDENTITY_MAP_ADDR', kvmIdentityMapAddr.encode({ address }));
+  }
+
+  /** Sets the level of an irqchip input (KVM_IRQ_LINE): GSI `irq` of the PICs and the IOAPIC. */
+  setIrqLine(irq: number, level: boolean): void {
+    ioctl(this.open(), 'KVM_IRQ_LINE', kvmIrqLevel.encode({ irq, level: level ? 1 : 0 }));
+  }
+
+  /** The in-kernel i8254 PIT on GSI 0 (KVM_CREATE_PIT2; needs the irqchip first). */
+  createPit(): void {
+    ioctl(this.open(), 'KVM_CREATE_PIT2', kvmPitConfig.encode({ flags: KVM_PIT_SPEAKER_DUMMY }));
+  }
+
+  /** One in-kernel interrupt controller's state: the whole kvm_irqchip, for setIrqchip. */
+  getIrqchip(chip: IrqchipId): Uint8Array {
+    const id = irqchipIds[chip];
+    if (id === undefined) throw new TypeError(`unknown irqchip ${String(chip)}`);
+    const bytes = kvmIrqchip.encode({ chipId: id });
+    ioctl(this.open(), 'KVM_GET_IRQCHIP', bytes);
+    return bytes;
+  }
+
+  setIrqchip(state: Uint8Array): void {
+    ioctl(this.open(), 'KVM_SET_IRQCHIP', state);
+  }
+
+  /** The in-kernel PIT's state: the whole kvm_pit_state2, for setPit. */
+  getPit(): Uint8Array {
+    const bytes = new Uint8Array(kvmPitState2.size);
+    ioctl(this.open(), 'KVM_GET_PIT2', bytes);
+    return bytes;
+  }
+
+  setPit(state: Uint8Array): void {
+    ioctl(this.open(), 'KVM_SET_PIT2', state);
   }
 
   /** Any VM ioctl the addon knows, for what this class does not wrap; throws KvmError on failure. */
