@@ -1,4 +1,5 @@
 // The table of CLI verbs. Each verb lives in its own file.
+import { boot } from './boot';
 import { buildKvm } from './build-kvm';
 import type { Command } from './command';
 import { compare } from './compare';
@@ -10,6 +11,7 @@ import { vm } from './vm';
 export const commands: Record<string, Command> = {
   test,
   vm,
+  boot,
   setup,
   compare,
   info,

@@ -17,7 +17,7 @@ export interface Verdict {
 /** Multi-threaded TCG running stale bytes while the guest patches its own text (vm-on-this-machine.md). */
 const INT3_OOPS = /Oops: int3\b/;
 /** A kernel crash: a panic, an oops, a BUG, a general protection fault in the kernel. */
-const CRASH = /Kernel panic - not syncing|Oops: |BUG: |general protection fault/;
+export const CRASH = /Kernel panic - not syncing|Oops: |BUG: |general protection fault/;
 /** What our init says when it cannot go on (guest-init.ts). */
 const INIT_FAILURE = /kvm-xen-init: (.*)/;
 

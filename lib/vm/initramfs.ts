@@ -21,7 +21,7 @@ const WANTED_MODULES = ['9p', '9pnet_virtio', 'virtio_console', 'kvm_amd', 'kvm_
 const KEEP_ARCHIVES = 8;
 export const keeperPath = (): string => path.join(projectRoot, 'build', 'tools', 'vm-keeper');
 
-function staticBusybox(): Buffer {
+export function staticBusybox(): Buffer {
   if (!isStaticElf(BUSYBOX)) throw new VmError('missingTool', `${BUSYBOX} is missing or dynamically linked; the guest needs the static one (apt-get install busybox-static)`);
   return fs.readFileSync(BUSYBOX);
 }

@@ -18,9 +18,9 @@ export function runSuiteInVm(options: VmOptions, testArgs: readonly string[], io
 const SHOW_CONSOLE = new Set<VmOutcome>(['guestPanic', 'noStart', 'flake']);
 
 /** Prints the runner's own failure (if any) the way every VM verb does; returns the exit status. */
-export function reportVmResult(result: VmResult): number {
+export function reportVmResult(result: VmResult, verb = 'vm'): number {
   if (result.outcome !== 'exited') {
-    process.stderr.write(`kvm-xen vm: ${result.message}\n`);
+    process.stderr.write(`kvm-xen ${verb}: ${result.message}\n`);
     if (SHOW_CONSOLE.has(result.outcome)) for (const line of result.consoleTail) process.stderr.write(`  | ${line}\n`);
   }
   return result.status;

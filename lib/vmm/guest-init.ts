@@ -1,0 +1,35 @@
+// The /init of the initramfs `kvm-xen boot` runs: busybox only, no modules, no host filesystem. It
+// runs the command with its stdout and stderr on the serial console (one line carries both), between
+// the start line and the end marker of lib/vm's protocol (a nonce the command never sees), then
+// reboots: without ACPI the kernel's reboot pulses the i8042's reset line, which ends the machine.
+import { END_MARKER_PREFIX } from '../vm/end-marker';
+import { START_MARKER } from '../vm/guest-init';
+
+/** The files the per-run part of the initramfs carries. */
+export const runFiles = {
+  nonce: 'run/kvm-xen/nonce',
+  command: 'run/kvm-xen/command',
+  /** Present when the command's stdin is the console (else /dev/null). */
+  consoleStdin: 'run/kvm-xen/console-stdin',
+} as const;
+
+// The console goes raw before the start line: no echo of what the host types, and no "\n" to "\r\n"
+// translation of the command's output. Closing the tty after the marker waits until it has been sent,
+// so the reboot cannot cut it off.
+export const bootInitScript = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+NONCE=$(cat /${runFiles.nonce})
+rm -f /${runFiles.nonce}
+IN=/dev/null
+[ -e /${runFiles.consoleStdin} ] && IN=/dev/ttyS0
+stty -F /dev/ttyS0 raw -echo
+echo "$NONCE ${START_MARKER}" > /dev/ttyS0
+sh -c "$(cat /${runFiles.command})" < $IN > /dev/ttyS0 2>&1
+status=$?
+printf '${END_MARKER_PREFIX}%s:%d\\n' "$NONCE" $status > /dev/ttyS0
+reboot -f
+`;

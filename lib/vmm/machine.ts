@@ -1,0 +1,189 @@
+// LinuxMachine: a VM that boots a Linux bzImage without firmware. It owns the KVM objects, the
+// platform (in-kernel PIC/IOAPIC/LAPIC and PIT, a 16550 on COM1, the i8042's reset line) and one run
+// loop per vCPU, each vCPU running on its own thread (Vcpu.runAsync). Exits it does not handle itself
+// — a Xen hypercall, say — go to the `onExit` hook first, so a personality can be layered on top.
+import { describeExit, Kvm, type MmioExit, type Vcpu, type VcpuExit, type Vm } from '../kvm';
+import { setBootRegisters } from './boot-cpu';
+import { parseBzImage } from './bzimage';
+import { vcpuCpuid } from './cpuid';
+import { Cmos, CMOS_PORT, CMOS_PORTS } from './devices/cmos';
+import { I8042, I8042_DATA_PORT } from './devices/i8042';
+import { PortBus } from './devices/port-bus';
+import { COM1_IRQ, COM1_PORT, UART_PORTS, Uart16550 } from './devices/uart';
+import { IDENTITY_MAP_ADDRESS, MAX_MEMORY_MB, TSS_ADDRESS } from './layout';
+import { loadLinux } from './loader';
+
+export interface MachineOptions {
+  /** The bzImage's bytes. */
+  kernel: Uint8Array;
+  initrd?: Uint8Array | undefined;
+  cmdline: string;
+  /** vCPUs (default 1). */
+  cpus?: number;
+  /** Guest RAM in MiB (default 512, at most 3072: RAM stays below the 32-bit MMIO hole). */
+  memoryMb?: number;
+  /** What the guest writes to its serial console. */
+  onConsole: (bytes: Uint8Array) => void;
+  /** Exits the machine does not handle; return true if handled (the vCPU then runs on). */
+  onExit?: (vcpu: Vcpu, exit: VcpuExit) => boolean;
+  /** The KVM device (default /dev/kvm). */
+  device?: string;
+}
+
+/** Why the machine stopped. */
+export type MachineEnd =
+  /** The guest pulsed the reset line (i8042 0xfe): Linux's reboot, and its poweroff without ACPI. */
+  | { reason: 'reset' }
+  /** A vCPU triple-faulted (KVM_EXIT_SHUTDOWN): a reboot's last resort, or a crash. */
+  | { reason: 'shutdown'; vcpu: number }
+  /** KVM_EXIT_SYSTEM_EVENT (its KVM_SYSTEM_EVENT_* type). */
+  | { reason: 'system-event'; vcpu: number; type: number }
+  /** stop() was called. */
+  | { reason: 'stopped' }
+  /** KVM or this VMM could not go on. */
+  | { reason: 'failed'; message: string };
+
+const DEFAULT_MEMORY_MB = 512;
+const MAX_CPUS = 254;
+
+export class LinuxMachine implements Disposable {
+  readonly ports = new PortBus();
+  readonly console: Uart16550;
+  /** MMIO accesses outside RAM and the in-kernel devices (reads answer all ones), by address. */
+  readonly unclaimedMmio = new Map<bigint, number>();
+  private readonly vcpus: Vcpu[] = [];
+  private readonly entry: number;
+  private ending: MachineEnd | undefined;
+  private running: Promise<MachineEnd> | undefined;
+  private pendingOutput: Uint8Array[] = [];
+
+  private constructor(private readonly kvm: Kvm, readonly vm: Vm, private readonly options: MachineOptions) {
+    const cpus = options.cpus ?? 1;
+    const memoryMb = options.memoryMb ?? DEFAULT_MEMORY_MB;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) throw new RangeError(`cpus must be an integer from 1 to ${MAX_CPUS}`);
+    if (!Number.isInteger(memoryMb) || memoryMb < 64 || memoryMb > MAX_MEMORY_MB) throw new RangeError(`memoryMb must be an integer from 64 to ${MAX_MEMORY_MB}`);
+    const image = parseBzImage(options.kernel);
+
+    // Before any vCPU: the VMX-only addresses (harmless on SVM), the irqchip, then the PIT on it.
+    vm.setTssAddress(TSS_ADDRESS);
+    vm.setIdentityMapAddress(BigInt(IDENTITY_MAP_ADDRESS));
+    vm.createIrqchip();
+    vm.createPit();
+    const memoryBytes = memoryMb * 1024 * 1024;
+    vm.addMemory({ slot: 0, guestAddress: 0, size: memoryBytes });
+
+    const supported = kvm.supportedCpuid();
+    for (let id = 0; id < cpus; id++) {
+      const vcpu = vm.createVcpu(id);
+      vcpu.setCpuid(vcpuCpuid(supported, id));
+      this.vcpus.push(vcpu);
+    }
+    this.entry = loadLinux(vm.memory, { image, initrd: options.initrd, cmdline: options.cmdline, memoryBytes, cpus, cpuid: this.vcpus[0]!.cpuid });
+    setBootRegisters(this.vcpus[0]!, this.entry);
+
+    this.console = new Uart16550({
+      setIrq: (level) => vm.setIrqLine(COM1_IRQ, level),
+      transmit: (bytes) => this.queueOutput(bytes),
+    });
+    this.ports.register(COM1_PORT, UART_PORTS, this.console);
+    this.ports.register(I8042_DATA_PORT, 5, new I8042(() => this.end({ reason: 'reset' })));
+    this.ports.register(CMOS_PORT, CMOS_PORTS, new Cmos());
+  }
+
+  /** Opens KVM, creates and loads the VM; the vCPUs start with start(). */
+  static create(options: MachineOptions): LinuxMachine {
+    if (!(options.kernel instanceof Uint8Array)) throw new TypeError('kernel must be a Uint8Array (the bzImage)');
+    if (typeof options.cmdline !== 'string') throw new TypeError('cmdline must be a string');
+    if (typeof options.onConsole !== 'function') throw new TypeError('onConsole must be a function');
+    const kvm = Kvm.open(options.device);
+    let vm: Vm | undefined;
+    try {
+      vm = kvm.createVm();
+      return new LinuxMachine(kvm, vm, options);
+    } catch (error) {
+      vm?.close();
+      kvm.close();
+      throw error;
+    }
+  }
+
+  get cpus(): number {
+    return this.vcpus.length;
+  }
+
+  /** Runs every vCPU on its own thread until the machine ends; resolves with why (once all stopped). */
+  start(): Promise<MachineEnd> {
+    this.running ??= Promise.all(this.vcpus.map((vcpu) => this.runVcpu(vcpu))).then(() => {
+      this.flushOutput();
+      return this.ending!;
+    });
+    return this.running;
+  }
+
+  /** Ends the run (start() then resolves with { reason: 'stopped' } unless it had ended already). */
+  stop(): void {
+    this.end({ reason: 'stopped' });
+  }
+
+  /** Releases the VM and /dev/kvm; stops the vCPUs first if they run. */
+  close(): void {
+    if (!this.ending) this.end({ reason: 'stopped' });
+    this.vm.close();
+    this.kvm.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  private end(why: MachineEnd): void {
+    if (this.ending) return;
+    this.ending = why;
+    for (const vcpu of this.vcpus) vcpu.kick();
+  }
+
+  private async runVcpu(vcpu: Vcpu): Promise<void> {
+    while (!this.ending) {
+      let exit: VcpuExit;
+      try {
+        exit = await vcpu.runAsync();
+      } catch (error) {
+        this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: ${(error as Error).message}` });
+        return;
+      }
+      this.handleExit(vcpu, exit);
+    }
+  }
+
+  private handleExit(vcpu: Vcpu, exit: VcpuExit): void {
+    switch (exit.reason) {
+      case 'io': this.ports.handle(exit); return;
+      case 'mmio': this.unclaimed(exit); return;
+      case 'kicked': return;
+      case 'shutdown': this.end({ reason: 'shutdown', vcpu: vcpu.id }); return;
+      case 'system-event': this.end({ reason: 'system-event', vcpu: vcpu.id, type: exit.type }); return;
+      default:
+        if (this.options.onExit?.(vcpu, exit)) return;
+        this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: unexpected exit: ${describeExit(exit)}` });
+    }
+  }
+
+  /** Nothing is mapped there: reads float high, writes vanish. */
+  private unclaimed(exit: MmioExit): void {
+    this.unclaimedMmio.set(exit.address, (this.unclaimedMmio.get(exit.address) ?? 0) + 1);
+    if (!exit.isWrite) exit.data.fill(0xff);
+  }
+
+  /** Console bytes go out together once per event-loop turn, not one callback per byte. */
+  private queueOutput(bytes: Uint8Array): void {
+    if (this.pendingOutput.length === 0) setImmediate(() => this.flushOutput());
+    this.pendingOutput.push(bytes);
+  }
+
+  private flushOutput(): void {
+    if (this.pendingOutput.length === 0) return;
+    const bytes = Buffer.concat(this.pendingOutput);
+    this.pendingOutput = [];
+    this.options.onConsole(bytes);
+  }
+}
