@@ -13,9 +13,11 @@ export const runFiles = {
   consoleStdin: 'run/kvm-xen/console-stdin',
 } as const;
 
-// The console goes raw before the start line: no echo of what the host types, and no "\n" to "\r\n"
-// translation of the command's output. Closing the tty after the marker waits until it has been sent,
-// so the reboot cannot cut it off.
+// The init holds the console open on fd 3 from before the start line to after the end marker: each
+// first open of the port resets the UART's receive FIFO (and the raw mode with it), which would drop
+// what the host typed as soon as it saw the start line. The console goes raw: no echo of what the host
+// types, and no "\n" to "\r\n" translation of the command's output. The last close, after the marker,
+// waits until the marker has been sent, so the reboot cannot cut it off.
 export const bootInitScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -26,10 +28,12 @@ NONCE=$(cat /${runFiles.nonce})
 rm -f /${runFiles.nonce}
 IN=/dev/null
 [ -e /${runFiles.consoleStdin} ] && IN=/dev/ttyS0
+exec 3<> /dev/ttyS0
 stty -F /dev/ttyS0 raw -echo
 echo "$NONCE ${START_MARKER}" > /dev/ttyS0
 sh -c "$(cat /${runFiles.command})" < $IN > /dev/ttyS0 2>&1
 status=$?
 printf '${END_MARKER_PREFIX}%s:%d\\n' "$NONCE" $status > /dev/ttyS0
+exec 3>&-
 reboot -f
 `;

@@ -2,7 +2,7 @@
 // platform (in-kernel PIC/IOAPIC/LAPIC and PIT, a 16550 on COM1, the i8042's reset line) and one run
 // loop per vCPU, each vCPU running on its own thread (Vcpu.runAsync). Exits it does not handle itself
 // — a Xen hypercall, say — go to the `onExit` hook first, so a personality can be layered on top.
-import { describeExit, Kvm, type MmioExit, type Vcpu, type VcpuExit, type Vm } from '../kvm';
+import { describeExit, Kvm, KvmError, type MmioExit, type Vcpu, type VcpuExit, type Vm } from '../kvm';
 import { setBootRegisters } from './boot-cpu';
 import { parseBzImage } from './bzimage';
 import { vcpuCpuid } from './cpuid';
@@ -148,6 +148,9 @@ export class LinuxMachine implements Disposable {
       try {
         exit = await vcpu.runAsync();
       } catch (error) {
+        // An application processor waiting for its SIPI returns EAGAIN when something (its INIT, the
+        // SIPI) wakes it: KVM asks for the run to be repeated, as QEMU and kvmtool do.
+        if (error instanceof KvmError && error.code === 'EAGAIN') continue;
         this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: ${(error as Error).message}` });
         return;
       }
