@@ -7,6 +7,7 @@ import { resolveAccel } from '../lib/vm/qemu';
 import { benchExits, exitGoals } from './exits';
 import { benchShinfo } from './shinfo';
 import { benchVmBoot } from './vm-boot';
+import { benchVmmBoot } from './vmm-boot';
 
 interface Row {
   benchmark: string;
@@ -34,6 +35,8 @@ async function main(): Promise<void> {
   const shinfo = await benchShinfo();
   process.stderr.write('bench: VM boot, runner vs bare QEMU...\n');
   const boot = await benchVmBoot();
+  process.stderr.write('bench: Linux boot, lib/vmm vs QEMU -accel kvm, in the VM...\n');
+  const vmm = await benchVmmBoot();
 
   const rows: Row[] = [
     { benchmark: `PIO exits (${exits.iterations.toLocaleString('en-US')}), C host`, result: perSecond(exits.c), ratio: '1.00x', goal: 'baseline' },
@@ -45,6 +48,8 @@ async function main(): Promise<void> {
     { benchmark: 'VM boot, bare QEMU recipe', result: seconds(boot.bareMs), ratio: '1.00x', goal: 'baseline' },
     { benchmark: 'VM boot, kvm-xen vm -- true (warm)', result: seconds(boot.runnerWarmMs), ratio: `${boot.ratio.toFixed(2)}x of bare`, goal: '<= 1.2x' },
     { benchmark: 'VM boot, kvm-xen vm -- true (cold cache)', result: seconds(boot.runnerColdMs), ratio: '-', goal: '-' },
+    { benchmark: 'Linux boot in the VM, QEMU -accel kvm', result: seconds(vmm.qemuMs), ratio: '1.00x', goal: 'baseline' },
+    { benchmark: 'Linux boot in the VM, lib/vmm', result: seconds(vmm.vmmMs), ratio: `${vmm.ratio.toFixed(2)}x of QEMU`, goal: '<= 1.0x' },
   ];
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(`${table(rows)}\n\n${started.toISOString().slice(0, 10)}, ${os.cpus().length} x ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}; Xen figures in QEMU (${resolveAccel('auto').toUpperCase()}) with ${shinfo.kernel}\n`);

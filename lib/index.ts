@@ -3,4 +3,5 @@ export * from './kvm';
 export * from './guest';
 export * from './xen';
 export * from './vm';
+export * from './vmm';
 export { buildKvmModules, BuildError, KVM_MODULES, type BuildOptions, type BuiltModules } from './kbuild';
