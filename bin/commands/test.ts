@@ -2,8 +2,10 @@
 // kernel. TAP 13 out; exit 0 pass / 1 fail / 4 all skipped.
 import { parseArgs } from 'node:util';
 
-import { parseVmArgs, reportVmResult, runSuiteInVm, VmError } from '../../lib/vm';
 import { runSuite, selftests } from '../../selftests/suite';
+import { printProgress, reportVmResult } from '../progress';
+import { runSuiteInVm } from '../suite-in-vm';
+import { parseVmArgs } from '../vm-flags';
 import type { Command } from './command';
 
 const usage = `usage: kvm-xen test [--strict] [--verbose] [--list] [NAME...]
@@ -31,13 +33,8 @@ export const test: Command = {
         verbose: { type: 'boolean', short: 'v' },
         list: { type: 'boolean' },
         repeat: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
     if (values.list) {
       for (const entry of selftests) process.stdout.write(`${entry.name.padEnd(24)} ${entry.summary}\n`);
       return 0;
@@ -53,12 +50,6 @@ export const test: Command = {
 
 /** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside. */
 async function runInVmMode(argv: string[]): Promise<number> {
-  try {
-    const { options, rest } = parseVmArgs(argv);
-    return reportVmResult(await runSuiteInVm(options, rest));
-  } catch (error) {
-    if (!(error instanceof VmError)) throw error;
-    process.stderr.write(`kvm-xen test: ${error.message}\n`);
-    return error.status;
-  }
+  const { options, rest } = parseVmArgs(argv);
+  return reportVmResult(await runSuiteInVm({ ...options, onProgress: printProgress() }, rest, { output: process.stdout, errorOutput: process.stderr }));
 }
