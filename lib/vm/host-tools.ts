@@ -8,9 +8,6 @@ import type { OnProgress } from '../progress';
 import { VmError } from './errors';
 import { qemuProgram } from './qemu';
 
-/** Debian packages for the runner: QEMU, a static busybox for the guest's init, xz for modules. */
-export const RUNNER_PACKAGES = ['qemu-system-x86', 'busybox-static', 'xz-utils'];
-
 export const BUSYBOX = '/bin/busybox';
 
 function executable(file: string): boolean {
@@ -46,14 +43,20 @@ export function isStaticElf(file: string): boolean {
   return true;
 }
 
+/** The Debian package of each program the runner needs, and how to tell that the program is there. */
+const RUNNER_TOOLS: ReadonlyArray<{ package: string; present: () => boolean }> = [
+  { package: 'qemu-system-x86', present: () => Boolean(process.env['KVM_XEN_QEMU']) || onPath(qemuProgram()) },
+  // Debian's `busybox` package is dynamic and also owns /bin/busybox; `busybox-static` replaces it.
+  { package: 'busybox-static', present: () => isStaticElf(BUSYBOX) },
+  { package: 'xz-utils', present: () => onPath('xz') },
+];
+
+/** Debian packages for the runner: QEMU, a static busybox for the guest's init, xz for modules. */
+export const RUNNER_PACKAGES = RUNNER_TOOLS.map((tool) => tool.package);
+
 /** The packages whose programs are missing. */
 function missingPackages(): string[] {
-  const wanted: string[] = [];
-  if (!process.env['KVM_XEN_QEMU'] && !onPath(qemuProgram())) wanted.push('qemu-system-x86');
-  // Debian's `busybox` package is dynamic and also owns /bin/busybox; `busybox-static` replaces it.
-  if (!isStaticElf(BUSYBOX)) wanted.push('busybox-static');
-  if (!onPath('xz')) wanted.push('xz-utils');
-  return wanted;
+  return RUNNER_TOOLS.filter((tool) => !tool.present()).map((tool) => tool.package);
 }
 
 /** Runs apt-get; what it says goes to onProgress (all of it, once it has ended). */

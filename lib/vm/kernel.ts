@@ -45,13 +45,14 @@ function treeModules(tree: string): Map<string, string> {
 
 /** A bzImage carries "HdrS" at 0x202 (the x86 boot protocol header). */
 function checkBzImage(file: string): void {
-  let header: Buffer;
+  let header = Buffer.alloc(0x206);
   try {
     const fd = fs.openSync(file, 'r');
-    header = Buffer.alloc(0x206);
-    const read = fs.readSync(fd, header, 0, header.length, 0);
-    fs.closeSync(fd);
-    header = header.subarray(0, read);
+    try {
+      header = header.subarray(0, fs.readSync(fd, header, 0, header.length, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (error) {
     throw new VmError('badKernel', `cannot read kernel image ${file}: ${(error as Error).message}`);
   }
