@@ -1,4 +1,4 @@
-// The VM flags shared by `kvm-xen vm`, `kvm-xen test --vm`, `kvm-xen compare` and `kvm-xen setup`, parsed one way.
+// The VM flags shared by `kvm-xen vm`, `kvm-xen test --vm` and `kvm-xen compare`, parsed one way.
 import { VmError, type Accel, type VmOptions } from '../lib/vm';
 
 export const vmOptionsHelp = `VM options:
