@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
+import { outcomeOf, parseTap } from '../lib/tap/parse';
 import { KSFT_FAIL, KSFT_PASS, KSFT_SKIP } from './lib/ksft';
 
 export interface SelftestEntry {
@@ -39,17 +40,6 @@ export interface TestOutcome {
   results: Array<{ description: string; result: 'pass' | 'fail' | 'skip' | 'todo' }>;
 }
 
-const resultLine = /^(not )?ok \d+ (.*?)(?: # (SKIP|TODO)\b.*)?$/;
-
-function parseResult(line: string): TestOutcome['results'][number] | undefined {
-  const match = resultLine.exec(line);
-  if (!match) return undefined;
-  const [, not, description = '', directive] = match;
-  if (directive === 'SKIP') return { description, result: 'skip' };
-  if (directive === 'TODO') return { description, result: 'todo' };
-  return { description, result: not ? 'fail' : 'pass' };
-}
-
 function scriptOf(name: string): string {
   return path.join(__dirname, `${name}.js`);
 }
@@ -61,22 +51,18 @@ function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string
   if (options.verbose) args.push('--verbose');
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let skipReason = '';
+    let stdout = '';
     let pending = '';
-    const results: TestOutcome['results'] = [];
     const emit = (chunk: string): void => {
       pending += chunk;
       const lines = pending.split('\n');
       pending = lines.pop()!;
-      for (const line of lines) {
-        const skip = /^1\.\.0 # SKIP (.*)$/.exec(line);
-        if (skip) skipReason = skip[1]!;
-        const result = parseResult(line);
-        if (result) results.push(result);
-        write(`    ${line}\n`);
-      }
+      for (const line of lines) write(`    ${line}\n`);
     };
-    child.stdout.setEncoding('utf8').on('data', emit);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      emit(chunk);
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => emit(chunk.split('\n').map((l) => (l ? `# ${l}` : l)).join('\n')));
     const timeoutMs = options.timeoutMs ?? 300000;
     let timedOut = false;
@@ -87,6 +73,10 @@ function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (pending) write(`    ${pending}\n`);
+      // The test's own TAP (stdout only: its stderr is interleaved above as comments).
+      const doc = parseTap(stdout);
+      const results = doc.results.map((result) => ({ description: result.description, result: outcomeOf(result) }));
+      const skipReason = doc.plan?.skipReason;
       const end = (status: TestOutcome['status'], detail: string): void => resolve({ name: test.name, status, detail, results });
       if (timedOut) end('fail', `timed out after ${timeoutMs / 1000} s`);
       else if (signal) end('fail', `killed by ${signal}`);
