@@ -5,7 +5,7 @@
 // and unmasked — as a destination VMM does after a migration that lost the in-kernel index bits — KVM
 // should set the port's bit in evtchn_pending_sel and evtchn_upcall_pending at once, so the guest
 // notices the event. Upstream never merged that; on such a kernel each check is reported as a known gap
-// (TAP "# TODO"), and --strict counts it as a failure.
+// (KTAP "# XFAIL", as kselftest reports an expected failure), and --strict counts it as a failure.
 import { openKvmOrSkip } from './lib/kvm-device';
 import { portWord } from '../lib/xen';
 import { selftestMain, type Tap, TestFailure } from './lib/ksft';

@@ -6,7 +6,7 @@
 // which no uAPI reads. The VMM snapshots the VM as it would for a live migration and restores it into a
 // second VM in this process. The guest there must still see the events: that needs a kernel that marks
 // already-pending ports when the destination sets their delivery paths up; without it the check is a
-// known gap (TAP "# TODO"; --strict counts it).
+// known gap (KTAP "# XFAIL"; --strict counts it).
 import { EventFd, restoreVm, snapshotVm, XEN_EVTCHN_PRIORITY_2LEVEL, type VmSnapshot } from '../lib/kvm';
 import { portWord, restoreXenState, saveXenState, XEN_INVALID_GPA } from '../lib/xen';
 import { openKvmOrSkip } from './lib/kvm-device';

@@ -7,7 +7,7 @@ import { EventFd, XEN_EVTCHN_PRIORITY_2LEVEL } from '../../lib/kvm';
 import type { XenGuest } from './guest-vm';
 
 export interface DeliveryPath {
-  /** Short name for TAP lines. */
+  /** Short name for KTAP lines. */
   readonly name: string;
   /** The uAPI it exercises. */
   readonly uapi: string;

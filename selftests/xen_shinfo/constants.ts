@@ -43,7 +43,7 @@ export const Stage = Object.fromEntries(stageNames.map((name, index) => [name, i
 /** Not a stage: the guest's IRQ handler syncs with this from inside the upcall. */
 export const TEST_GUEST_SAW_IRQ = 27;
 
-/** The final checks after the stages (the upstream `done:` label), one TAP line each. */
+/** The final checks after the stages (the upstream `done:` label), one KTAP line each. */
 export const finalCheckNames = [
   'final: KVM_XEN_ATTR_TYPE_EVTCHN reset',
   'final: wall clock and pvclock versions',

@@ -14,7 +14,7 @@ const RUNSTATE_TEST_SIZE = 56;
 const CANARY = 0xa5a5a5a5a5a5a5a5n;
 
 /**
- * Runs one final check as its own TAP line: the body returns a skip reason, or nothing when it passed.
+ * Runs one final check as its own KTAP line: the body returns a skip reason, or nothing when it passed.
  * A failed assertion is reported on the check's line and ends the test, as TEST_ASSERT ends upstream's.
  */
 function check(tap: Tap, name: string, body: () => string | void): void {
