@@ -3,3 +3,4 @@ export { buildKvmModules, type BuildOptions, type BuiltModules } from './build';
 export { KVM_MODULES } from '../debian/kernel';
 export { BuildError } from './kvm-source';
 export { upstreamShinfoTest, upstreamShinfoTestForGuest } from './upstream-selftest';
+export { checkpatch, checkpatchTree, type CheckpatchResult } from './checkpatch';
