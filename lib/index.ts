@@ -5,3 +5,5 @@ export * from './xen';
 export * from './vm';
 export * from './vmm';
 export { buildKvmModules, BuildError, KVM_MODULES, type BuildOptions, type BuiltModules } from './kbuild';
+export { DEFAULT_KERNEL } from './debian/kernel';
+export type { OnProgress, ProgressEvent } from './progress';

@@ -2,8 +2,9 @@
 // busybox initramfs, exit with its status.
 import { parseArgs } from 'node:util';
 
-import { reportVmResult, vmExitStatus } from '../../lib/vm';
+import { VmError, vmExitStatus } from '../../lib/vm';
 import { bootCommand } from '../../lib/vmm';
+import { reportVmResult } from '../progress';
 import type { Command } from './command';
 
 const usage = `usage: kvm-xen boot [OPTIONS] -- CMD [ARGS...]
@@ -36,12 +37,8 @@ kvm-xen vm -- node dist/bin/kvm-xen.js boot --kernel BZIMAGE -- CMD.`;
 function positiveInteger(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
-  if (!Number.isInteger(number) || number <= 0) throw usageError(`--${flag} needs a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(number) || number <= 0) throw new VmError('usage', `--${flag} needs a positive integer, got ${JSON.stringify(value)}`);
   return number;
-}
-
-function usageError(message: string): Error {
-  return Object.assign(new Error(message), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
 }
 
 export const boot: Command = {
@@ -54,19 +51,15 @@ export const boot: Command = {
       options: {
         kernel: { type: 'string' }, smp: { type: 'string' }, mem: { type: 'string' }, timeout: { type: 'string' },
         append: { type: 'string' }, env: { type: 'string', multiple: true }, stdin: { type: 'boolean' },
-        verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        verbose: { type: 'boolean' },
       },
     });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
     const command = split < 0 ? [] : argv.slice(split + 1);
-    if (command.length === 0) throw usageError('no command: kvm-xen boot [OPTIONS] -- CMD [ARGS...]');
+    if (command.length === 0) throw new VmError('usage', 'no command: kvm-xen boot [OPTIONS] -- CMD [ARGS...]');
     const env: Record<string, string> = {};
     for (const pair of values.env ?? []) {
       const eq = pair.indexOf('=');
-      if (eq <= 0) throw usageError(`--env needs NAME=VALUE, got ${JSON.stringify(pair)}`);
+      if (eq <= 0) throw new VmError('usage', `--env needs NAME=VALUE, got ${JSON.stringify(pair)}`);
       env[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
     const timeout = positiveInteger('timeout', values.timeout);
