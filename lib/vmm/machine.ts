@@ -111,6 +111,11 @@ export class LinuxMachine implements Disposable {
     return this.vcpus.length;
   }
 
+  /** Whether the machine has ended (or is stopping): its devices must not be driven any more. */
+  get ended(): boolean {
+    return this.ending !== undefined;
+  }
+
   /** Runs every vCPU on its own thread until the machine ends; resolves with why (once all stopped). */
   start(): Promise<MachineEnd> {
     this.running ??= Promise.all(this.vcpus.map((vcpu) => this.runVcpu(vcpu))).then(() => {
@@ -154,7 +159,12 @@ export class LinuxMachine implements Disposable {
         this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: ${(error as Error).message}` });
         return;
       }
-      this.handleExit(vcpu, exit);
+      try {
+        this.handleExit(vcpu, exit);
+      } catch (error) {
+        // A device model or the onExit hook failed (an irqchip ioctl, say): the machine cannot go on.
+        this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: handling ${describeExit(exit)}: ${(error as Error).message}` });
+      }
     }
   }
 

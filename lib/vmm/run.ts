@@ -129,12 +129,23 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
   }
 }
 
+/**
+ * Types the input into the console until it ends or the machine does. The end of the input is not an
+ * end of file for the command: the console is a raw tty, where no byte means that.
+ */
 async function feed(machine: LinuxMachine, input: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
   if (input instanceof Uint8Array) {
     machine.console.receive(input);
     return;
   }
-  for await (const chunk of input) machine.console.receive(chunk);
+  try {
+    for await (const chunk of input) {
+      if (machine.ended) return;
+      machine.console.receive(chunk);
+    }
+  } catch {
+    // The input failed (or was destroyed once the run ended): the command simply gets no more of it.
+  }
 }
 
 /**
