@@ -7,10 +7,8 @@
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { runProgram, unpackedPackage, versionDirName } from '../debian/packages';
-import { BuildError } from './kvm-source';
-
-const SOURCE_PACKAGE = 'linux-source-6.12';
+import { runProgram, versionDirName } from '../debian/packages';
+import { BuildError, extractSourceParts } from './kvm-source';
 
 const PARTS = [
   'scripts', 'include', 'arch/x86', 'virt/kvm',
@@ -24,11 +22,8 @@ const PARTS = [
 export async function checkpatchTree(version: string): Promise<string> {
   const dir = path.join(cacheDir('kbuild'), `checkpatch-tree-${versionDirName(version)}`);
   return cachedDirectory(dir, async (tmp) => {
-    const source = await unpackedPackage(SOURCE_PACKAGE, version);
-    const tarball = path.join(source, 'usr', 'src', `${SOURCE_PACKAGE}.tar.xz`);
-    process.stderr.write(`kvm-xen: extracting checkpatch and its tree from ${SOURCE_PACKAGE} ${version}\n`);
-    const result = await runProgram('tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1', ...PARTS.map((p) => `${SOURCE_PACKAGE}/${p}`)]);
-    if (result.status !== 0) throw new BuildError(`extracting ${tarball} failed: ${result.stderr.trim()}`);
+    process.stderr.write(`kvm-xen: extracting checkpatch and its tree from linux-source-6.12 ${version}\n`);
+    await extractSourceParts(version, PARTS, tmp);
   });
 }
 

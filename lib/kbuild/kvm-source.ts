@@ -18,14 +18,19 @@ export class BuildError extends Error {
   }
 }
 
+/** Extracts `parts` (paths in the kernel tree) of linux-source-6.12 `version` into `dest`, as a tree. */
+export async function extractSourceParts(version: string, parts: readonly string[], dest: string): Promise<void> {
+  const source = await unpackedPackage(SOURCE_PACKAGE, version);
+  const tarball = path.join(source, 'usr', 'src', `${SOURCE_PACKAGE}.tar.xz`);
+  const result = await runProgram('tar', ['-xJf', tarball, '-C', dest, '--strip-components=1', ...parts.map((p) => `${SOURCE_PACKAGE}/${p}`)]);
+  if (result.status !== 0) throw new BuildError(`extracting ${tarball} failed: ${result.stderr.trim()}`);
+}
+
 async function pristineSources(version: string): Promise<string> {
   const dir = path.join(cacheDir('kbuild'), `kvm-source-${versionDirName(version)}`);
   return cachedDirectory(dir, async (tmp) => {
-    const source = await unpackedPackage(SOURCE_PACKAGE, version);
-    const tarball = path.join(source, 'usr', 'src', `${SOURCE_PACKAGE}.tar.xz`);
     process.stderr.write(`kvm-xen: extracting ${PARTS.join(' and ')} from ${SOURCE_PACKAGE} ${version}\n`);
-    const result = await runProgram('tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1', ...PARTS.map((p) => `${SOURCE_PACKAGE}/${p}`)]);
-    if (result.status !== 0) throw new BuildError(`extracting ${tarball} failed: ${result.stderr.trim()}`);
+    await extractSourceParts(version, PARTS, tmp);
   });
 }
 
