@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { parseVmArgs, reportVmResult, runSuiteInVm, VmError } from '../../lib/vm';
 import { runSuite, selftests } from '../../selftests/suite';
 import type { Command } from './command';
+import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 
 const usage = `usage: kvm-xen test [--strict] [--verbose] [--list] [NAME...]
        kvm-xen test --vm [VM OPTIONS] [--strict] [NAME...]
@@ -16,13 +17,15 @@ failed, 4 everything skipped (the kernel lacks what the tests need).
   --verbose   the tests' progress messages, as TAP comments
   --list      list the selftests and exit
   --repeat N  run the suite N times and print per-stage pass/fail counts (flaky stages show up)
-  --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)`;
+  --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)
+${jsonOptionHelp}`;
 
 export const test: Command = {
   summary: 'run the selftest suite (TAP 13; exit 0/1/4), here or in a booted kernel (--vm)',
   usage,
-  async run(argv) {
-    if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'));
+  async run(allArgs) {
+    const { file: jsonFile, rest: argv } = takeJsonOption(allArgs);
+    if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'), jsonFile);
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
@@ -47,15 +50,24 @@ export const test: Command = {
       process.stderr.write('kvm-xen test: --repeat needs a positive integer\n');
       return 64;
     }
-    return runSuite({ only: positionals, strict: values.strict ?? false, verbose: values.verbose ?? false, repeat });
+    const recording = jsonFile === undefined ? undefined : new SuiteRecording();
+    const status = await runSuite({ only: positionals, strict: values.strict ?? false, verbose: values.verbose ?? false, repeat, ...(recording ? { out: recording.sink(process.stdout) } : {}) });
+    if (recording) writeKcidbJson(jsonFile!, [recording.report({ kernel: undefined, environment: "this machine's /dev/kvm" })]);
+    return status;
   },
 };
 
 /** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside. */
-async function runInVmMode(argv: string[]): Promise<number> {
+async function runInVmMode(argv: string[], jsonFile: string | undefined): Promise<number> {
   try {
     const { options, rest } = parseVmArgs(argv);
-    return reportVmResult(await runSuiteInVm(options, rest));
+    const recording = jsonFile === undefined ? undefined : new SuiteRecording();
+    const io = recording ? { output: recording.sink(process.stdout), onRetry: () => recording.reset() } : {};
+    const result = await runSuiteInVm(options, rest, io);
+    if (recording && result.outcome === 'exited') {
+      writeKcidbJson(jsonFile!, [recording.report({ kernel: result.kernel, kernelSpec: options.kernel, kvmModules: options.kvmModules, environment: 'a QEMU guest booted by kvm-xen' })]);
+    }
+    return reportVmResult(result);
   } catch (error) {
     if (!(error instanceof VmError)) throw error;
     process.stderr.write(`kvm-xen test: ${error.message}\n`);
