@@ -1,5 +1,5 @@
 // kvm-xen test: run the selftest suite against this machine's /dev/kvm, or (--vm) inside a booted
-// kernel. TAP 13 out; exit 0 pass / 1 fail / 4 all skipped.
+// kernel. KTAP v1 out; exit 0 pass / 1 fail / 4 all skipped.
 import { parseArgs } from 'node:util';
 
 import { parseVmArgs, reportVmResult, runSuiteInVm, VmError } from '../../lib/vm';
@@ -10,18 +10,18 @@ import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from '
 const usage = `usage: kvm-xen test [--strict] [--verbose] [--list] [NAME...]
        kvm-xen test --vm [VM OPTIONS] [--strict] [NAME...]
 
-Runs the selftests (all, or those named) and prints TAP 13. Exit status: 0 all passed, 1 something
+Runs the selftests (all, or those named) and prints KTAP v1. Exit status: 0 all passed, 1 something
 failed, 4 everything skipped (the kernel lacks what the tests need).
 
-  --strict    count known kernel gaps (TAP "# TODO") as failures
-  --verbose   the tests' progress messages, as TAP comments
+  --strict    count known kernel gaps (KTAP "# XFAIL") as failures
+  --verbose   the tests' progress messages, as KTAP diagnostic lines
   --list      list the selftests and exit
   --repeat N  run the suite N times and print per-stage pass/fail counts (flaky stages show up)
   --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)
 ${jsonOptionHelp}`;
 
 export const test: Command = {
-  summary: 'run the selftest suite (TAP 13; exit 0/1/4), here or in a booted kernel (--vm)',
+  summary: 'run the selftest suite (KTAP v1; exit 0/1/4), here or in a booted kernel (--vm)',
   usage,
   async run(allArgs) {
     const { file: jsonFile, rest: argv } = takeJsonOption(allArgs);
