@@ -2,12 +2,13 @@
 // one checkout and one build, and one test per selftest and per stage, at dotted paths under
 // `kvm_xen` (kvm_xen.xen_shinfo_test.stage_7_TEST_EVTCHN_MASKED). Pure: no I/O, no clock.
 //
-// Statuses: ok -> PASS, not ok -> FAIL, SKIP -> SKIP. A known kernel gap (kselftest's XFAIL; "# TODO"
-// in TAP 13) is FAIL, because the code under test really lacks what the stage checks, and comparing a
-// stock and a patched kernel must show it go from FAIL to PASS; it is marked as expected the way KCIDB
-// triages known failures: one issue per gap (culprit: the code) and an incident tying each such test
-// to it, so a dashboard lists it under that known issue and not as a new failure. misc.expected_fail
-// says the same on the test itself.
+// Statuses: ok -> PASS, not ok -> FAIL (TIMEOUT too), SKIP -> SKIP, a check planned but never run
+// ("not ok ... # ERROR") -> ERROR. A known kernel gap (kselftest's XFAIL; "# TODO" in TAP 13) is FAIL,
+// because the code under test really lacks what the check checks, and comparing a stock and a patched
+// kernel must show it go from FAIL to PASS; it is marked as expected the way KCIDB triages known
+// failures: one issue per gap (culprit: the code) and an incident tying each such test to it, so a
+// dashboard lists it under that known issue and not as a new failure. misc.expected_fail says the same
+// on the test itself.
 import crypto from 'node:crypto';
 
 import { outcomeOf, type TapDocument, type TapResult } from '../tap/parse';
@@ -57,7 +58,10 @@ function digest(...parts: string[]): string {
 
 type Outcome = ReturnType<typeof outcomeOf>;
 
-function statusOf(outcome: Outcome): KcidbStatus {
+function statusOf(result: TapResult, outcome: Outcome): KcidbStatus {
+  // A check planned but never reported (the test ended first): it did not complete, and says nothing
+  // about the kernel.
+  if (result.directive === 'ERROR') return 'ERROR';
   switch (outcome) {
     case 'pass': return 'PASS';
     case 'fail': return 'FAIL';
@@ -111,12 +115,13 @@ export function kcidbReport(doc: TapDocument, run: KcidbRun): KcidbReport {
       origin,
       build_id: buildId,
       path: [ROOT_PATH, ...[...parents, result].map((r) => pathPart(r.description.replace(REPEAT_LABEL, ''), r.number))].join('.'),
-      status: statusOf(outcome),
+      status: statusOf(result, outcome),
       comment: result.description,
       misc: miscOf(result, outcome, REPEAT_LABEL.exec(parents[0]?.description ?? result.description)),
     };
     const timing = timings?.[index];
-    if (timing) {
+    // An ERROR line is written when its test has ended, for a check that never ran: no time of its own.
+    if (timing && result.directive !== 'ERROR') {
       test.start_time = new Date(run.startTime.getTime() + timing.startS * 1000).toISOString();
       test.duration = Math.round(timing.durationS * 1000) / 1000;
     }

@@ -1,8 +1,8 @@
-// TAP carries no times, but the suite streams its lines as they happen (each selftest's stage lines
-// as the stage ends, each selftest's own line as it exits). TimedLines is a sink that keeps the stream
-// and the moment each line arrived; from those it tells when each result line's test ran. A result's
-// test starts when the previous result at its level ended, or when its parent began (the last line
-// less indented than it, e.g. "# Subtest: NAME"), or when the stream started.
+// KTAP carries no times, but the suite streams its lines as they happen (each selftest's check lines
+// as the check ends, each selftest's own line as it exits). TimedLines is a sink that keeps the stream
+// and the moment each line arrived; from those it tells when each result line's test ran: from the
+// previous result at its level, or from the last less indented line before it (its parent's start:
+// the previous selftest's result, or the suite's plan), or from the stream's start.
 
 export interface ResultTiming {
   /** Seconds from the stream's start to the test's start. */
