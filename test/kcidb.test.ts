@@ -28,6 +28,12 @@ function schemaErrors(data: unknown): string {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-kcidb-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** What the runner said went wrong, and the end of stderr. */
+function why(stderr: string): string {
+  const runner = stderr.split('\n').filter((line) => line.startsWith('kvm-xen vm:')).join(' / ');
+  return `${runner} … ${stderr.trim().slice(-300)}`;
+}
+
 /** Result lines in a TAP stream, at any depth: one KCIDB test each. */
 function resultLines(tap: string): number {
   return tap.split('\n').filter((line) => /^\s*(not )?ok\b/.test(line)).length;
@@ -155,7 +161,7 @@ const GAP_TESTS = ['xen_evtchn_setup_test', 'xen_migration_test'];
 t.test('kvm-xen test --vm --json on Debian 6.12: real results, valid, timed, the known gap triaged', async (t) => {
   const file = path.join(tmp, 'vm.json');
   const run = await runCli(['test', '--vm', '--timeout', '900', '--json', file]);
-  t.equal(run.status, 0, `suite status (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `suite status (stderr: ${why(run.stderr)})`);
   const report = JSON.parse(fs.readFileSync(file, 'utf8')) as KcidbReport;
   t.equal(schemaErrors(report), '', 'valid KCIDB v5.3');
   t.equal(report.tests.length, resultLines(run.stdout), 'one test per TAP result line');
@@ -189,7 +195,7 @@ t.test('kvm-xen compare --json: stock against patched KVM modules, the gap goes 
   const modules = await buildKvmModules({ patches: [patch] });
   const file = path.join(tmp, 'compare.json');
   const run = await runCli(['compare', '--kernel', 'debian', '--kernel', 'debian', '--kvm-modules', modules.dir, '--timeout', '900', '--json', file, '--', ...GAP_TESTS]);
-  t.equal(run.status, 0, `no regression (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `no regression (stderr: ${why(run.stderr)})`);
   const report = JSON.parse(fs.readFileSync(file, 'utf8')) as KcidbReport;
   t.equal(schemaErrors(report), '', 'valid KCIDB v5.3');
   t.equal(report.checkouts.length, 1, 'one kernel source');

@@ -2,8 +2,10 @@
 // kernel. KTAP v1 out; exit 0 pass / 1 fail / 4 all skipped.
 import { parseArgs } from 'node:util';
 
-import { parseVmArgs, reportVmResult, runSuiteInVm, VmError } from '../../lib/vm';
 import { runSuite, selftests } from '../../selftests/suite';
+import { printProgress, reportVmResult } from '../progress';
+import { runSuiteInVm } from '../suite-in-vm';
+import { parseVmArgs } from '../vm-flags';
 import type { Command } from './command';
 import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 
@@ -34,13 +36,8 @@ export const test: Command = {
         verbose: { type: 'boolean', short: 'v' },
         list: { type: 'boolean' },
         repeat: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
     if (values.list) {
       for (const entry of selftests) process.stdout.write(`${entry.name.padEnd(24)} ${entry.summary}\n`);
       return 0;
@@ -59,18 +56,12 @@ export const test: Command = {
 
 /** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside. */
 async function runInVmMode(argv: string[], jsonFile: string | undefined): Promise<number> {
-  try {
-    const { options, rest } = parseVmArgs(argv);
-    const recording = jsonFile === undefined ? undefined : new SuiteRecording();
-    const io = recording ? { output: recording.sink(process.stdout), onRetry: () => recording.reset() } : {};
-    const result = await runSuiteInVm(options, rest, io);
-    if (recording && result.outcome === 'exited') {
-      writeKcidbJson(jsonFile!, [recording.report({ kernel: result.kernel, kernelSpec: options.kernel, kvmModules: options.kvmModules, environment: 'a QEMU guest booted by kvm-xen' })]);
-    }
-    return reportVmResult(result);
-  } catch (error) {
-    if (!(error instanceof VmError)) throw error;
-    process.stderr.write(`kvm-xen test: ${error.message}\n`);
-    return error.status;
+  const { options, rest } = parseVmArgs(argv);
+  const recording = jsonFile === undefined ? undefined : new SuiteRecording();
+  const output = recording ? recording.sink(process.stdout) : process.stdout;
+  const result = await runSuiteInVm({ ...options, onProgress: printProgress() }, rest, { output, errorOutput: process.stderr, ...(recording ? { onRetry: () => recording.reset() } : {}) });
+  if (recording && result.outcome === 'exited') {
+    writeKcidbJson(jsonFile!, [recording.report({ kernel: result.kernel, kernelSpec: options.kernel, kvmModules: options.kvmModules, environment: 'a QEMU guest booted by kvm-xen' })]);
   }
+  return reportVmResult(result);
 }
