@@ -2,3 +2,4 @@
 export { buildKvmModules, KVM_MODULES, type BuildOptions, type BuiltModules } from './build';
 export { BuildError } from './kvm-source';
 export { upstreamShinfoTest, upstreamShinfoTestForGuest } from './upstream-selftest';
+export { checkpatch, checkpatchTree, type CheckpatchResult } from './checkpatch';

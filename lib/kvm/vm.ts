@@ -1,5 +1,5 @@
 // A VM: memory slots, the in-kernel irqchip, GSI routing and irqfd, the kvmclock, vCPUs.
-import { capabilities, type CapabilityName } from './caps';
+import { checkExtension, type CapabilityName } from './caps';
 import { ClosedError } from './errors';
 import type { EventFd } from './eventfd';
 import { viewOf, type Values } from './layout';
@@ -53,10 +53,9 @@ export class Vm implements Disposable {
     return this.handle.closed;
   }
 
+  /** KVM_CHECK_EXTENSION on the VM fd: what this VM supports (may differ from /dev/kvm's answer). */
   checkExtension(capability: CapabilityName | number): number {
-    const number = typeof capability === 'number' ? capability : capabilities[capability];
-    if (number === undefined) throw new TypeError(`unknown capability ${String(capability)}`);
-    return ioctl(this.open(), 'KVM_CHECK_EXTENSION', number);
+    return checkExtension(this.open(), capability);
   }
 
   /** Maps fresh host memory and makes it guest memory at `guestAddress` (KVM_SET_USER_MEMORY_REGION). */
@@ -105,7 +104,12 @@ export class Vm implements Disposable {
   createVcpu(id: number): Vcpu {
     if (this.vcpus.has(id)) throw new Error(`vCPU ${id} exists`);
     const handle = ioctlCreate(this.open(), 'KVM_CREATE_VCPU', id);
-    const vcpu = new Vcpu(this, id, handle, this.vcpuMmapSize);
+    const vcpu = new Vcpu(id, handle, this.vcpuMmapSize, {
+      inKernelLapic: this.irqchip,
+      onClose: (closed) => {
+        if (this.vcpus.get(closed.id) === closed) this.vcpus.delete(closed.id);
+      },
+    });
     this.vcpus.set(id, vcpu);
     return vcpu;
   }
@@ -128,7 +132,7 @@ export class Vm implements Disposable {
           });
           break;
         case 'xen-evtchn':
-          kvmIrqRoutingEntry.write(view, at, { xenPort: route.port, xenVcpu: route.vcpu, xenPriority: route.priority ?? XEN_EVTCHN_PRIORITY_2LEVEL });
+          kvmIrqRoutingEntry.write(view, at, { xenEvtchn: { port: route.port, vcpu: route.vcpu, priority: route.priority ?? XEN_EVTCHN_PRIORITY_2LEVEL } });
           break;
         case 'irqchip':
           kvmIrqRoutingEntry.write(view, at, { irqchip: route.irqchip, pin: route.pin });
@@ -198,11 +202,6 @@ export class Vm implements Disposable {
   /** The open vCPUs, by id. */
   vcpu(id: number): Vcpu | undefined {
     return this.vcpus.get(id);
-  }
-
-  /** @internal Called by Vcpu.close(). */
-  forgetVcpu(vcpu: Vcpu): void {
-    if (this.vcpus.get(vcpu.id) === vcpu) this.vcpus.delete(vcpu.id);
   }
 
   private open(): FdHandle {

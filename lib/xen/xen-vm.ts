@@ -5,9 +5,10 @@ import { XEN_EVTCHN_PRIORITY_2LEVEL } from '../kvm';
 import { xenHvmFlags } from '../kvm/caps';
 import { evtchnStat } from './abi';
 import {
-  decodeHvmAttr, encodeHvmAttr, type HvmAttributeName, type HvmAttributeValue,
+  decodeHvmAttr, encodeHvmAttr, hvmAttributes, type HvmAttributeName, type HvmAttributeValue,
 } from './attributes';
-import { evtchnFlags, hvmAttrType, kvmIrqRoutingXenEvtchn, kvmXenHvmAttr, kvmXenHvmConfig } from './uapi';
+import { kvmIrqRoutingXenEvtchn } from '../kvm/structs';
+import { evtchnFlags, hvmAttrType, kvmXenHvmAttr, kvmXenHvmConfig } from './uapi';
 
 /** The flags KVM_XEN_HVM_CONFIG accepts as input (others are capability bits only). */
 export type XenConfigFlag = 'INTERCEPT_HCALL' | 'EVTCHN_SEND' | 'PVCLOCK_TSC_UNSTABLE';
@@ -61,7 +62,7 @@ export class XenVm {
   }
 
   get<N extends HvmAttributeName>(name: N): HvmAttributeValue<N> {
-    const bytes = encodeHvmAttr(name, zeroOf(name) as HvmAttributeValue<N>);
+    const bytes = kvmXenHvmAttr.encode({ type: hvmAttributes[name].type });
     this.vm.ioctl('KVM_XEN_HVM_GET_ATTR', bytes);
     return decodeHvmAttr(name, bytes);
   }
@@ -97,14 +98,6 @@ export class XenVm {
   /** Like sendEvtchn, but returns -errno instead of throwing (for loops that race other threads). */
   trySendEvtchn(target: EvtchnTarget): number {
     return this.vm.tryIoctl('KVM_XEN_HVM_EVTCHN_SEND', encodeTarget(target));
-  }
-}
-
-function zeroOf(name: HvmAttributeName): boolean | number | bigint {
-  switch (name) {
-    case 'LONG_MODE': case 'RUNSTATE_UPDATE_FLAG': return false;
-    case 'SHARED_INFO': case 'SHARED_INFO_HVA': return 0n;
-    default: return 0;
   }
 }
 
