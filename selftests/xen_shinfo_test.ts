@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // xen_shinfo_test: the TypeScript port of the kernel's tools/testing/selftests/kvm/x86/xen_shinfo_test.c
-// (6.12). Runs as a kselftest-style program: TAP 13 on stdout, exit 0 pass / 1 fail / 4 skip.
+// (6.12). Runs as a kselftest-style program: KTAP v1 on stdout, exit 0 pass / 1 fail / 4 skip.
 //
 //   node dist/selftests/xen_shinfo_test.js [-v|--verbose]
 import { openKvmOrSkip } from './lib/kvm-device';

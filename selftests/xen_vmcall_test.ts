@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // xen_vmcall_test: the TypeScript port of the kernel's tools/testing/selftests/kvm/x86/xen_vmcall_test.c.
 // Hypercalls KVM leaves to userspace arrive as KVM_EXIT_XEN; the host checks their registers and
-// answers. TAP 13 on stdout, exit 0 pass / 1 fail / 4 skip.
+// answers. KTAP v1 on stdout, exit 0 pass / 1 fail / 4 skip.
 import { type CpuidEntry, type Kvm, type XenHypercallExit } from '../lib/kvm';
 import { GuestMachine, PAGE_SIZE } from '../lib/guest';
 import { XenVm } from '../lib/xen';
