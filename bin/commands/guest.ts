@@ -7,9 +7,10 @@ import type { Command } from './command';
 const usage = `usage: kvm-xen guest build FILE.c [-o FILE.elf] [-I DIR]... [-D NAME[=VALUE]]...
 
 Compiles FILE.c, a freestanding guest program with a guest_main(), together with the guest runtime
-(${guestRuntimeDir}: #include "guest.h" for GUEST_SYNC, GUEST_ASSERT, GUEST_PRINT, interrupt handlers,
-the xAPIC; "xen.h" for Xen hypercalls), with the flags of the runtime's flags.json. Load the ELF with
-GuestMachine.create(kvm, { program: 'path/to/FILE.elf' }).
+(#include "guest.h" for GUEST_SYNC, GUEST_ASSERT, GUEST_PRINT, interrupt handlers, the xAPIC; "xen.h"
+for Xen hypercalls), with the flags of the runtime's flags.json. The runtime is in
+  ${guestRuntimeDir}
+Load the ELF with GuestMachine.create(kvm, { program: 'path/to/FILE.elf' }).
 
   -o, --output FILE.elf  where to write the program (default: FILE.elf beside FILE.c)
   -I, --include DIR      another directory for #include
@@ -31,13 +32,8 @@ export const guest: Command = {
         include: { type: 'string', short: 'I', multiple: true },
         define: { type: 'string', short: 'D', multiple: true },
         cc: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
     const [action, source, ...extra] = positionals;
     if (action !== 'build' || source === undefined || extra.length > 0) {
       const why = action !== 'build' ? `unknown action '${action ?? ''}' (only 'build')` : source === undefined ? 'FILE.c is missing' : `unexpected ${extra.join(' ')}`;
@@ -55,6 +51,7 @@ export const guest: Command = {
       process.stdout.write(`${result.output}\n`);
       return 0;
     } catch (error) {
+      // Here, not in the dispatcher: the compiler's messages go with it, and each cause has its status.
       if (!(error instanceof GuestBuildError)) throw error;
       process.stderr.write(error.diagnostics);
       process.stderr.write(`kvm-xen guest: ${error.message}\n`);
