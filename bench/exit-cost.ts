@@ -30,9 +30,10 @@ export const ownCostGoalsUs = { sync: 0.25, async: 1.5 } as const;
 const HOSTS: readonly LoopHost[] = ['c', 'cThread', 'sync', 'async'];
 const CHILD_FLAG = '--shimmed-child';
 
-/** One host's run: µs per exit outside the kernel's KVM_RUN, and inside it per call. */
+/** One host's run: µs per exit outside the kernel's KVM_RUN (wall, and CPU of the host's threads), and inside it per call. */
 interface Sample {
   outsideUs: number;
+  cpuUs: number;
   insideUs: number;
 }
 
@@ -48,6 +49,11 @@ export interface HostCost {
   us: number;
   /** Exits per second that makes, with KVM_RUN itself free. */
   rate: number;
+  /**
+   * CPU µs per exit of all the host's threads outside KVM_RUN, the median of the rounds: what a busy
+   * machine, which stretches the wall time, leaves alone (a spinning second thread counts in full).
+   */
+  cpuUs: number;
   /** The median of each round's µs minus the C host's (direct) in the same round. */
   overCUs: number;
   /** µs per KVM_RUN inside the kernel, the median of the rounds (0 for stubbed runs but the last). */
@@ -77,13 +83,14 @@ async function measure(kvm: Kvm, host: LoopHost, timingFile: string, stubExits: 
   // Read by the shim (getenv) when the vCPU is created; the C host inherits it.
   process.env.KVM_RUN_SHIM_STUB_EXITS = String(stubExits);
   fs.writeFileSync(timingFile, '');
-  const seconds = await runLoop(kvm, host, { guestIterations: stubExits > 0 ? 0 : exits, exits });
+  const time = await runLoop(kvm, host, { guestIterations: stubExits > 0 ? 0 : exits, exits });
   const vcpus = readTiming(timingFile);
   if (vcpus.length !== 1 || vcpus[0]![2] !== stubExits) {
     throw new Error(`the KVM_RUN shim saw ${JSON.stringify(vcpus)} for one vCPU with ${stubExits} stubbed exits (${host})`);
   }
   const [calls, ns] = vcpus[0]!;
-  return { outsideUs: (seconds * 1e9 - ns) / exits / 1000, insideUs: ns / calls / 1000 };
+  const perExitUs = (seconds: number): number => (seconds * 1e9 - ns) / exits / 1000;
+  return { outsideUs: perExitUs(time.seconds), cpuUs: perExitUs(time.cpuSeconds), insideUs: ns / calls / 1000 };
 }
 
 /** The child's side: Node started with the shim preloaded. */
@@ -116,7 +123,10 @@ function summarise(samples: Samples): Record<LoopHost, HostCost> {
     const outside = samples[host].map((s) => s.outsideUs);
     const overC = outside.map((us, round) => us - c[round]!);
     const us = median(outside);
-    return { us, rate: 1e6 / us, overCUs: median(overC), kernelUs: median(samples[host].map((s) => s.insideUs)), roundsOverCUs: overC };
+    return {
+      us, rate: 1e6 / us, cpuUs: median(samples[host].map((s) => s.cpuUs)), overCUs: median(overC),
+      kernelUs: median(samples[host].map((s) => s.insideUs)), roundsOverCUs: overC,
+    };
   };
   return { c: cost('c'), cThread: cost('cThread'), sync: cost('sync'), async: cost('async') };
 }
@@ -155,7 +165,7 @@ export function formatExitCost(b: ExitCostBench): string {
   const stubbed = HOSTS.map((host) => {
     const cost = b.stubbed[host];
     const rate = Math.round(cost.rate).toLocaleString('en-US').padStart(11);
-    return `  ${LABELS[host].padEnd(31)} ${rate} ${us(cost.us)} ${host === 'c' ? '       -' : us(cost.overCUs)}${goalOf(host)}`;
+    return `  ${LABELS[host].padEnd(31)} ${rate} ${us(cost.us)} ${host === 'c' ? '       -' : us(cost.overCUs)} ${us(cost.cpuUs)}${goalOf(host)}`;
   });
   const real = HOSTS.map((host) => {
     const cost = b.real[host];
@@ -163,7 +173,7 @@ export function formatExitCost(b: ExitCostBench): string {
   });
   return [
     `Own cost per exit, KVM_RUN stubbed by bench/kvm_run_shim.c (LD_PRELOAD in C and Node alike): median of ${b.rounds} rounds of ${b.stubExits.toLocaleString('en-US')} exits`,
-    `  ${'host'.padEnd(31)} ${'exits/s'.padStart(11)} ${'µs/exit'.padStart(8)} ${'over C'.padStart(8)}`,
+    `  ${'host'.padEnd(31)} ${'exits/s'.padStart(11)} ${'µs/exit'.padStart(8)} ${'over C'.padStart(8)} ${'CPU µs'.padStart(8)}`,
     ...stubbed,
     `The same with the real KVM_RUN, timed by the shim: median of ${b.rounds} rounds of ${b.realExits.toLocaleString('en-US')} exits`,
     `  ${'host'.padEnd(31)} ${'in KVM_RUN'.padStart(8)} ${'µs/exit'.padStart(8)} ${'over C'.padStart(8)}   (µs/exit: outside KVM_RUN)`,

@@ -57,15 +57,20 @@ export function buildTool(name: string): string {
   return tool;
 }
 
-/** Seconds the C host took for the run's exits. */
-function runC(run: LoopRun, mode: 'direct' | 'thread'): number {
+/** The time a host took for a run's exits: wall, and CPU of all its threads (what a busy machine does not inflate). */
+export interface LoopTime {
+  seconds: number;
+  cpuSeconds: number;
+}
+
+function runC(run: LoopRun, mode: 'direct' | 'thread'): LoopTime {
   const host = buildTool('pio_host');
   const child = spawnSync(host, [guestProgramPath(PROGRAM), String(run.guestIterations), mode], { encoding: 'utf8' });
-  const [exits, seconds] = child.stdout.trim().split(/\s+/).map(Number);
-  if (child.status !== 0 || exits !== run.exits || !seconds) {
+  const [exits, seconds, cpuSeconds] = child.stdout.trim().split(/\s+/).map(Number);
+  if (child.status !== 0 || exits !== run.exits || !seconds || cpuSeconds === undefined) {
     throw new Error(`the C host failed (status ${child.status}): ${child.stderr.trim() || child.stdout.trim()}`);
   }
-  return seconds;
+  return { seconds, cpuSeconds };
 }
 
 function loopMachine(kvm: Kvm, iterations: number): GuestMachine {
@@ -82,33 +87,42 @@ function isBenchExit(machine: GuestMachine, exit: VcpuExit): boolean {
   throw new UnexpectedExitError(exit, 'benchmarking PIO exits');
 }
 
-function finish(machine: GuestMachine, exits: number, run: LoopRun, started: number): number {
-  const seconds = (performance.now() - started) / 1000;
-  machine.close();
-  if (exits !== run.exits) throw new Error(`counted ${exits} exits, expected ${run.exits}`);
-  return seconds;
+/** The clocks of a library run, read before its first exit. */
+interface Started {
+  wall: number;
+  cpu: NodeJS.CpuUsage;
 }
 
-function runSync(kvm: Kvm, run: LoopRun): number {
+const start = (): Started => ({ cpu: process.cpuUsage(), wall: performance.now() });
+
+function finish(machine: GuestMachine, exits: number, run: LoopRun, started: Started): LoopTime {
+  const seconds = (performance.now() - started.wall) / 1000;
+  const cpu = process.cpuUsage(started.cpu);
+  machine.close();
+  if (exits !== run.exits) throw new Error(`counted ${exits} exits, expected ${run.exits}`);
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+function runSync(kvm: Kvm, run: LoopRun): LoopTime {
   const machine = loopMachine(kvm, run.guestIterations);
   const vcpu = machine.vcpu;
   let exits = 0;
-  const started = performance.now();
+  const started = start();
   while (isBenchExit(machine, vcpu.runSync())) exits++;
   return finish(machine, exits, run, started);
 }
 
-async function runAsync(kvm: Kvm, run: LoopRun): Promise<number> {
+async function runAsync(kvm: Kvm, run: LoopRun): Promise<LoopTime> {
   const machine = loopMachine(kvm, run.guestIterations);
   const vcpu = machine.vcpu;
   let exits = 0;
-  const started = performance.now();
+  const started = start();
   while (isBenchExit(machine, await vcpu.runAsync())) exits++;
   return finish(machine, exits, run, started);
 }
 
-/** Seconds one host took for the run's exits, from the first KVM_RUN to the guest's GUEST_DONE. */
-export async function runLoop(kvm: Kvm, host: LoopHost, run: LoopRun): Promise<number> {
+/** The time one host took for the run's exits, from the first KVM_RUN to the guest's GUEST_DONE. */
+export async function runLoop(kvm: Kvm, host: LoopHost, run: LoopRun): Promise<LoopTime> {
   switch (host) {
     case 'c': return runC(run, 'direct');
     case 'cThread': return runC(run, 'thread');
@@ -132,7 +146,7 @@ export async function benchExits(rounds = 9, iterations = 100000): Promise<ExitB
     const warm = Math.max(1, Math.floor(iterations / 10));
     await warmUp(kvm, { guestIterations: warm, exits: warm });
     const samples: ExitBench['samples'] = { c: [], sync: [], async: [] };
-    const run = async (host: Host): Promise<number> => iterations / await runLoop(kvm, host, { guestIterations: iterations, exits: iterations });
+    const run = async (host: Host): Promise<number> => iterations / (await runLoop(kvm, host, { guestIterations: iterations, exits: iterations })).seconds;
     for (let round = 0; round < rounds; round++) {
       // Round r starts with host r mod 3: each runs first, middle and last equally often.
       for (let i = 0; i < HOSTS.length; i++) {

@@ -45,6 +45,7 @@ static int (*real_ioctl)(int, unsigned long, ...);
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 static int (*real_munmap)(void *, size_t);
 static uint16_t stub_port = 0x10;
+static uint64_t page_size = 4096;
 /* One past the highest vCPU fd seen: munmap (frequent in Node) scans no further. */
 static int fd_limit;
 
@@ -52,6 +53,7 @@ static void resolve(void) {
   if (real_ioctl) return;
   real_mmap = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
   real_munmap = (int (*)(void *, size_t))dlsym(RTLD_NEXT, "munmap");
+  page_size = (uint64_t)sysconf(_SC_PAGESIZE);
   real_ioctl = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
 }
 
@@ -88,7 +90,7 @@ static int stub_exit(struct vcpu *v) {
     errno = EINTR;
     return -1;
   }
-  const uint64_t pio_offset = KVM_PIO_PAGE_OFFSET * (uint64_t)sysconf(_SC_PAGESIZE);
+  const uint64_t pio_offset = KVM_PIO_PAGE_OFFSET * page_size;
   run->exit_reason = KVM_EXIT_IO;
   run->io.direction = KVM_EXIT_IO_OUT;
   run->io.size = 1;

@@ -1,8 +1,8 @@
 /*
  * The C baseline of the exit benchmark: a minimal VMM that loads build/guest/pio_loop.elf into a
  * long-mode VM (identity map with 2 MiB pages, flat segments) and runs it until it is done, counting the
- * PIO exits on the benchmark port. Prints "<exits> <seconds>" for bench/exits.ts to compare with the
- * library running the same ELF.
+ * PIO exits on the benchmark port. Prints "<exits> <seconds> <CPU seconds of the process>" for
+ * bench/exits.ts to compare with the library running the same ELF.
  *
  * `thread` mode hands each KVM_RUN to a second thread and spins for its result, as the library's
  * runAsync() does (native/vcpu_runner.cc): the C price of the hand-off between two cores, for
@@ -33,6 +33,10 @@
 #define STACK_TOP (MEM_SIZE - 8)
 #define BENCH_PORT 0x10
 #define UCALL_PORT 0x1000
+
+static double seconds_between(struct timespec from, struct timespec to) {
+  return (double)(to.tv_sec - from.tv_sec) + (double)(to.tv_nsec - from.tv_nsec) / 1e9;
+}
 
 static void die(const char *what) {
   perror(what);
@@ -143,7 +147,8 @@ int main(int argc, char **argv) {
   if (threaded && pthread_create(&thread, NULL, runner, NULL) != 0) die("pthread_create");
   int (*run_vcpu)(void) = threaded ? run_on_runner : run_here;
 
-  struct timespec start, end;
+  struct timespec start, end, cpu_start, cpu_end;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
   clock_gettime(CLOCK_MONOTONIC, &start);
   unsigned long exits = 0;
   for (;;) {
@@ -163,11 +168,12 @@ int main(int argc, char **argv) {
     if (run->io.port == UCALL_PORT) break; /* the guest's GUEST_DONE */
   }
   clock_gettime(CLOCK_MONOTONIC, &end);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
   if (threaded) {
     atomic_store_explicit(&job, -1, memory_order_release);
     pthread_join(thread, NULL);
   }
   munmap(run, (size_t)run_size); /* the shim reports the vCPU's KVM_RUN time here */
-  printf("%lu %.6f\n", exits, (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9);
+  printf("%lu %.6f %.6f\n", exits, seconds_between(start, end), seconds_between(cpu_start, cpu_end));
   return 0;
 }
