@@ -3,6 +3,7 @@ import { boot } from './boot';
 import { buildKvm } from './build-kvm';
 import type { Command } from './command';
 import { compare } from './compare';
+import { guest } from './guest';
 import { info } from './info';
 import { setup } from './setup';
 import { test } from './test';
@@ -16,4 +17,5 @@ export const commands: Record<string, Command> = {
   compare,
   info,
   'build-kvm': buildKvm,
+  guest,
 };
