@@ -5,6 +5,8 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/arguments.cc",
+        "native/attribute_pins.cc",
         "native/fd_handle.cc",
         "native/mapping.cc",
         "native/requests.cc",

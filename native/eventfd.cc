@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "errors.h"
+#include "arguments.h"
 #include "fd_handle.h"
 
 namespace kvmxen {

@@ -7,7 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "errors.h"
+#include "arguments.h"
+#include "attribute_pins.h"
 #include "kvm_abi.h"
 #include "mapping.h"
 
@@ -46,25 +47,22 @@ std::string PlanPins(FdState& state, const RequestSpec& spec, const IoctlArgumen
       if (!plan->pin) return "KVM_SET_USER_MEMORY_REGION: userspace_addr..+memory_size is not inside a live mapping made by this addon";
       return "";
     }
-    case Special::kXenHvmAttr: {
-      uint16_t type = ReadField<uint16_t>(data, KVMXEN_ATTR_TYPE_OFFSET);
-      if (type != KVM_XEN_ATTR_TYPE_SHARED_INFO && type != KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA) return "";
-      plan->key = "shared_info";
-      uint64_t hva = ReadField<uint64_t>(data, KVMXEN_ATTR_U_OFFSET);
-      if (type == KVM_XEN_ATTR_TYPE_SHARED_INFO || hva == 0) return "";  // by GFN, or disabled
-      plan->pin = PinLiveRange(hva, KVMXEN_SHARED_INFO_BYTES);
-      if (!plan->pin) return "KVM_XEN_HVM_SET_ATTR SHARED_INFO_HVA: the page is not inside a live mapping made by this addon";
-      return "";
-    }
+    case Special::kXenHvmAttr:
     case Special::kXenVcpuAttr: {
-      uint16_t type = ReadField<uint16_t>(data, KVMXEN_ATTR_TYPE_OFFSET);
-      if (type != KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO && type != KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA) return "";
-      plan->key = "vcpu_info:" + std::to_string(state.serial());
-      uint64_t hva = ReadField<uint64_t>(data, KVMXEN_ATTR_U_OFFSET);
-      // By GPA (the memslot is pinned already), or disabled.
-      if (type == KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO || hva == 0) return "";
-      plan->pin = PinLiveRange(hva, KVMXEN_VCPU_INFO_BYTES);
-      if (!plan->pin) return "KVM_XEN_VCPU_SET_ATTR VCPU_INFO_HVA: the address is not inside a live mapping made by this addon";
+      const uint16_t type = ReadField<uint16_t>(data, KVMXEN_ATTR_TYPE_OFFSET);
+      const AttributePin* rule = FindAttributePin(spec.special, type);
+      if (rule == nullptr) return "";
+      plan->key = rule->key;
+      // A vCPU's place is its own: one pin per vCPU fd.
+      if (spec.special == Special::kXenVcpuAttr) plan->key += ":" + std::to_string(state.serial());
+      const uint64_t hva = ReadField<uint64_t>(data, KVMXEN_ATTR_U_OFFSET);
+      // By guest address (the memslot is pinned already), or disabled: the old pin goes.
+      if (type == rule->guestType || hva == 0) return "";
+      plan->pin = PinLiveRange(hva, rule->bytes);
+      if (!plan->pin) {
+        return std::string(spec.name) + " " + rule->name + ": the " + std::to_string(rule->bytes) +
+               " bytes at the address are not inside a live mapping made by this addon";
+      }
       return "";
     }
   }
@@ -191,6 +189,19 @@ Napi::Value JsRequests(const Napi::CallbackInfo& info) {
       if (spec.kinds & kind) kinds.Set(kinds.Length(), FdKindName(kind));
     }
     entry.Set("kinds", kinds);
+    // The attributes of this request that carry a host address (checked against lib/xen/attributes.ts).
+    Napi::Array pinned = Napi::Array::New(env);
+    for (size_t p = 0; p < kAttributePinCount; p++) {
+      const AttributePin& rule = kAttributePins[p];
+      if (spec.special != rule.request) continue;
+      Napi::Object row = Napi::Object::New(env);
+      row.Set("name", rule.name);
+      row.Set("type", Napi::Number::New(env, rule.hostType));
+      row.Set("guestType", Napi::Number::New(env, rule.guestType));
+      row.Set("bytes", Napi::Number::New(env, static_cast<double>(rule.bytes)));
+      pinned.Set(pinned.Length(), row);
+    }
+    entry.Set("hostAddressAttributes", pinned);
     table.Set(i, entry);
   }
   return table;

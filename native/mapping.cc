@@ -7,7 +7,7 @@
 #include <cerrno>
 
 #include "addon_state.h"
-#include "errors.h"
+#include "arguments.h"
 #include "type_tags.h"
 
 namespace kvmxen {

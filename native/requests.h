@@ -17,8 +17,8 @@ enum class ArgShape {
 enum class Special {
   kNone,
   kMemoryRegion,  // userspace_addr must lie in a live addon mapping; pinned while the slot exists
-  kXenHvmAttr,    // SHARED_INFO_HVA: the page must lie in a live mapping; pinned while in use
-  kXenVcpuAttr,   // VCPU_INFO_HVA: likewise for 64 bytes
+  kXenHvmAttr,    // a VM attribute with a host address (attribute_pins.h): checked, pinned while in use
+  kXenVcpuAttr,   // likewise for a vCPU attribute
 };
 
 struct RequestSpec {

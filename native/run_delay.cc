@@ -8,18 +8,10 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "errors.h"
+#include "arguments.h"
+#include "clock.h"
 
 namespace kvmxen {
-namespace {
-
-uint64_t MonotonicNs() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
-}
-
-}  // namespace
 
 int64_t ReadRunDelay() {
   int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);

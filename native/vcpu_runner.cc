@@ -11,7 +11,8 @@
 #include <cerrno>
 #include <cstddef>
 
-#include "errors.h"
+#include "arguments.h"
+#include "clock.h"
 #include "run_delay.h"
 #include "type_tags.h"
 
@@ -38,12 +39,6 @@ void InstallKickHandler() {
 pid_t CurrentTid() {
   thread_local pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
   return tid;
-}
-
-uint64_t MonotonicNs() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
 }
 
 // A one-shot timer that sends the kick signal to one thread after `ns`.

@@ -1,17 +1,18 @@
 #!/usr/bin/env node
-// xen_migration_test: the migration that loses event-channel index bits (spec §15, §15a), end to end.
+// xen_migration_test: the migration that loses event-channel index bits, end to end (raised by David Woodhouse on kvm@vger,
+// 21 and 22 Nov 2023, on Paul Durrant's v8 "KVM: xen: update shared_info and vcpu_info handling").
 // A VMM takes vcpu_info away for a moment (as when it copies it); events delivered meanwhile set their
 // pending bits in shared_info but their index bits only in KVM's in-kernel shadow evtchn_pending_sel,
 // which no uAPI reads. The VMM snapshots the VM as it would for a live migration and restores it into a
 // second VM in this process. The guest there must still see the events: that needs a kernel that marks
 // already-pending ports when the destination sets their delivery paths up; without it the check is a
-// known gap (TAP "# TODO"; --strict counts it).
+// known gap (KTAP "# XFAIL"; --strict counts it).
 import { EventFd, restoreVm, snapshotVm, XEN_EVTCHN_PRIORITY_2LEVEL, type VmSnapshot } from '../lib/kvm';
 import { portWord, restoreXenState, saveXenState, XEN_INVALID_GPA } from '../lib/xen';
 import { openKvmOrSkip } from './lib/kvm-device';
 import { selftestMain, type Tap, TestFailure } from './lib/ksft';
 import { requireEventChannels, VCPU_INFO_GPA, XenGuest } from './evtchn/guest-vm';
-import { KNOWN_GAP } from './xen_evtchn_setup_test';
+import { KNOWN_GAP } from './evtchn/known-gap';
 
 /** An IPI port (word 0) the VMM raises with KVM_XEN_HVM_EVTCHN_SEND, and an eventfd-routed port (word 1). */
 const IPI_PORT = 5;

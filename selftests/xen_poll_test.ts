@@ -35,14 +35,14 @@ function runToSync(machine: GuestMachine, expected: bigint): number {
   return elapsed;
 }
 
-/** One TAP line, with the measured time as a diagnostic either way; a failure ends the test. */
+/** One KTAP line, with the measured time as a diagnostic right before it either way; a failure ends the test. */
 function check(tap: Tap, name: string, ok: boolean, measured: string): void {
   if (!ok) {
     tap.fail(name, [measured]);
     throw new TestFailure(`${name} failed: ${measured}`);
   }
-  tap.pass(name);
   tap.diag(measured);
+  tap.pass(name);
 }
 
 export async function xenPollTest(tap: Tap): Promise<void> {

@@ -7,14 +7,17 @@ import t from 'tap';
 
 import { ElfError, parseElf } from '../lib/guest';
 import { decodeExit, decodeXenHvmCaps, type RequestName } from '../lib/kvm';
+import { ioDataCache } from '../lib/kvm/exits';
 import { array, struct, u32, u64, u8, viewOf } from '../lib/kvm/layout';
 import { allRequests, requestInfo } from '../lib/kvm/requests';
 import {
-  flexHeader, KVM_LAPIC_STATE_SIZE, kvmClockData, kvmCpuidEntry2, kvmEnableCap, kvmIrqfd, kvmIrqRoutingEntry, kvmMpState, kvmMsi,
+  flexHeader, KVM_LAPIC_STATE_SIZE, kvmClockData, kvmCpuidEntry2, kvmEnableCap, kvmIrqfd, kvmIrqRoutingEntry, kvmIrqRoutingXenEvtchn, kvmMpState, kvmMsi,
   kvmMsrEntry, kvmRegs, kvmRun, kvmSegment, kvmSregs, kvmUserspaceMemoryRegion, kvmVcpuEvents,
 } from '../lib/kvm/structs';
 import { guestProgramPath } from '../lib/paths';
-import { kvmIrqRoutingXenEvtchn, kvmXenHvmAttr, kvmXenHvmConfig, kvmXenVcpuAttr } from '../lib/xen/uapi';
+import type { HostAddressAttribute } from '../lib/kvm/native';
+import { hvmAttributes, vcpuAttributes, type AttributeRow } from '../lib/xen/attributes';
+import { kvmXenHvmAttr, kvmXenHvmConfig, kvmXenVcpuAttr } from '../lib/xen/uapi';
 
 interface Sized {
   readonly size: number;
@@ -174,6 +177,19 @@ t.test('exits decode from kvm_run', async (t) => {
   }
   t.match(decodeExit(fakeRun(2, (v) => v.setUint8(at, 0))), { reason: 'io', direction: 'in' });
 
+  // A vCPU's cache: the same data view while the data stays at the same place, a new one when it moves.
+  const cache = ioDataCache();
+  const view = viewOf(io);
+  const first = decodeExit(io, view, cache);
+  const again = decodeExit(io, view, cache);
+  t.ok(first.reason === 'io' && again.reason === 'io' && first.data === again.data, 'the same place: the same view');
+  view.setUint32(at + 4, 1, true);
+  const shorter = decodeExit(io, view, cache);
+  t.ok(shorter.reason === 'io' && shorter.data.length === 2 && shorter.data.byteOffset === 4096, 'a new length: a new view of it');
+  view.setBigUint64(at + 8, 4100n, true);
+  const moved = decodeExit(io, view, cache);
+  t.ok(moved.reason === 'io' && moved.data.byteOffset === 4100 && moved.data.length === 2, 'a new offset: a new view there');
+
   const mmio = decodeExit(fakeRun(6, (v) => {
     v.setBigUint64(at, 0xfee000b0n, true);
     v.setUint32(at + 8, 0x11223344, true);
@@ -215,6 +231,36 @@ t.test('KVM_CAP_XEN_HVM decodes into flag names', async (t) => {
   t.same(some.flags, ['SHARED_INFO', 'EVTCHN_SEND']);
   t.ok(some.has('SHARED_INFO'));
   t.notOk(some.has('RUNSTATE'));
+});
+
+/** The table's host-address rows as the shim's pin rules would describe them. */
+function hostAddressRows(table: Readonly<Record<string, AttributeRow>>): HostAddressAttribute[] {
+  return Object.entries(table).flatMap(([name, row]) => {
+    if (!row.hostAddress) return [];
+    const guest = table[row.hostAddress.byGuestAddress];
+    return [{ name, type: row.type, guestType: guest?.type ?? -1, bytes: row.hostAddress.bytes }];
+  });
+}
+
+t.test('every Xen attribute that carries a host address has the shim\'s pin rule, and no other', async (t) => {
+  for (const [request, table] of [['KVM_XEN_HVM_SET_ATTR', hvmAttributes], ['KVM_XEN_VCPU_SET_ATTR', vcpuAttributes]] as const) {
+    const rows = hostAddressRows(table);
+    t.ok(rows.length > 0, `${request}: the table has host-address attributes`);
+    t.same(requestInfo(request).hostAddressAttributes, rows, `${request}: native/attribute_pins.cc matches lib/xen/attributes.ts`);
+  }
+  const others = allRequests().filter((info) => !['KVM_XEN_HVM_SET_ATTR', 'KVM_XEN_VCPU_SET_ATTR'].includes(info.name));
+  t.same(others.filter((info) => info.hostAddressAttributes.length > 0).map((info) => info.name), [], 'no other request has any');
+});
+
+t.test('the attributes\' save rules name fields once and attributes that exist', async (t) => {
+  for (const table of [hvmAttributes, vcpuAttributes] as Readonly<Record<string, AttributeRow>>[]) {
+    const fields = Object.values(table).flatMap((row) => (row.save ? [row.save.field] : []));
+    t.same([...new Set(fields)], fields, 'each field once');
+    for (const [name, row] of Object.entries(table)) {
+      const alias = row.save?.orByHostAddress;
+      if (alias !== undefined) t.ok(table[alias]?.hostAddress, `${name}: ${alias} is a host-address attribute`);
+    }
+  }
 });
 
 const elfFile = (): Uint8Array => new Uint8Array(fs.readFileSync(guestProgramPath('basics')));

@@ -2,7 +2,7 @@
 // reached after an early death, and a known gap each show in their own column; the worst come first.
 import t from 'tap';
 
-import { stageCountLines, type TestOutcome } from '../selftests/suite';
+import { stageCountLines, suiteTotals, type TestOutcome } from '../selftests/suite';
 
 type Result = TestOutcome['results'][number]['result'];
 
@@ -20,7 +20,7 @@ t.test('three runs: one flaky stage, one cut short, one known gap', async (t) =>
     outcome([['stage 0 A', 'pass'], ['stage 1 B', 'fail']]),
     outcome([['stage 0 A', 'pass'], ['stage 1 B', 'pass'], ['stage 2 C', 'pass'], ['gap', 'todo']]),
   ], 3);
-  t.equal(lines[0], 'Per-stage results over 3 runs (pass/fail/todo/skip/not run):');
+  t.equal(lines[0], 'Per-stage results over 3 runs (pass/fail/xfail/skip/not run):');
   const row = (name: string): number[] | undefined => {
     const line = lines.find((l) => l.endsWith(`xen_demo_test: ${name}`));
     return line?.trim().split(/\s+/).slice(0, 5).map(Number);
@@ -30,4 +30,14 @@ t.test('three runs: one flaky stage, one cut short, one known gap', async (t) =>
   t.same(row('stage 2 C'), [2, 0, 0, 0, 1]);
   t.same(row('gap'), [0, 0, 2, 0, 1]);
   t.same(lines.slice(1, 4).map((l) => l.split(': ').pop()), ['stage 1 B', 'stage 2 C', 'gap'], 'failures and missing stages first, in stage order');
+});
+
+t.test('the Totals line counts every check of every test (as kunit.py does); a test without checks counts once', async (t) => {
+  t.same(suiteTotals([
+    outcome([['stage 0 A', 'pass'], ['stage 1 B', 'fail'], ['gap', 'todo']]),
+    { name: 'xen_skipped_test', status: 'skip', detail: 'no Xen', results: [] },
+    { name: 'xen_crashed_test', status: 'fail', detail: 'exit status 1', results: [] },
+    // Killed after one of its three planned checks: the suite reports the other two as not run.
+    { name: 'xen_killed_test', status: 'fail', detail: 'timed out', results: [{ description: 'x', result: 'pass' }], notRun: ['y', 'z'] },
+  ]), { pass: 2, fail: 2, xfail: 1, skip: 1, error: 2 });
 });

@@ -42,7 +42,7 @@ t.test('KVM_XEN_HVM_CONFIG with INTERCEPT_HCALL and the hypercall MSR', async (t
   xen.configure({ msr: XEN_HYPERCALL_MSR, flags: ['INTERCEPT_HCALL'] });
   t.same(xen.config, { msr: XEN_HYPERCALL_MSR, flags: ['INTERCEPT_HCALL'] });
 
-  // KVM accepts only INTERCEPT_HCALL, EVTCHN_SEND and PVCLOCK_TSC_UNSTABLE as input (spec §6.3).
+  // KVM accepts only INTERCEPT_HCALL, EVTCHN_SEND and PVCLOCK_TSC_UNSTABLE as input (permitted_flags in kvm_xen_hvm_config(), arch/x86/kvm/xen.c:1338-1344 in 6.12).
   const sharedInfoFlag = kvmXenHvmConfig.encode({ flags: 1 << 2, msr: XEN_HYPERCALL_MSR });
   t.throws(() => xen.vm.ioctl('KVM_XEN_HVM_CONFIG', sharedInfoFlag), {
     name: 'KvmError', code: 'EINVAL', syscall: 'ioctl', ioctl: 'KVM_XEN_HVM_CONFIG',

@@ -1,6 +1,7 @@
 // The guest memory map every guest program shares (slot 0, identity-mapped).
 //
-//   0x0000_0000  page 0: backed but never used or mapped (null pointers fault; see spec §17.1)
+//   0x0000_0000  page 0: backed but never used or mapped (null pointers fault; xen_shinfo_test's
+//               juggler activates shared_info there: tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:415-418 in 6.12)
 //   0x0000_1000  GDT
 //   0x0000_2000  TSS
 //   0x0001_0000  page-table pool, up to 0x0010_0000

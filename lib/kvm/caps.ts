@@ -1,4 +1,6 @@
 // KVM capabilities by name (KVM_CHECK_EXTENSION), and KVM_CAP_XEN_HVM's bitmask decoded.
+import type { FdHandle } from './native';
+import { ioctl } from './requests';
 
 export const capabilities = {
   KVM_CAP_IRQCHIP: 0,
@@ -25,6 +27,13 @@ export const capabilities = {
 } as const;
 
 export type CapabilityName = keyof typeof capabilities;
+
+/** KVM_CHECK_EXTENSION on /dev/kvm or a VM: 0 when absent, otherwise 1 or a capability-specific value. */
+export function checkExtension(handle: FdHandle, capability: CapabilityName | number): number {
+  const number = typeof capability === 'number' ? capability : capabilities[capability];
+  if (number === undefined) throw new TypeError(`unknown capability ${String(capability)}`);
+  return ioctl(handle, 'KVM_CHECK_EXTENSION', number);
+}
 
 /** Bits of KVM_CHECK_EXTENSION(KVM_CAP_XEN_HVM), and of KVM_XEN_HVM_CONFIG.flags. */
 export const xenHvmFlags = {

@@ -57,6 +57,18 @@ export interface RequestInfo {
   readonly size: number;
   readonly entrySize: number;
   readonly kinds: readonly string[];
+  /** Xen attributes of this request that carry a host address, which the shim checks and pins. */
+  readonly hostAddressAttributes: readonly HostAddressAttribute[];
+}
+
+export interface HostAddressAttribute {
+  /** The attribute's name in lib/xen/attributes.ts. */
+  readonly name: string;
+  readonly type: number;
+  /** The attribute that sets the same place by guest address (and drops the pin). */
+  readonly guestType: number;
+  /** The bytes the kernel uses from the address on. */
+  readonly bytes: number;
 }
 
 type Bytes = ArrayBufferView | ArrayBuffer;

@@ -2,8 +2,7 @@
 // LAPIC, pending events and run state — enough for the guests this library runs to continue on another
 // VM (in this process or elsewhere). Devices beyond the in-kernel irqchip are not covered.
 import type { ClockData, Vm } from './vm';
-import type { CpuidEntry } from './system';
-import type { Regs, Sregs, Vcpu, VcpuEvents } from './vcpu';
+import type { CpuidEntry, Regs, Sregs, Vcpu, VcpuEvents } from './vcpu';
 import { clockFlags } from './vm';
 
 export interface MemorySnapshot {
@@ -36,7 +35,7 @@ export async function snapshotVcpu(vcpu: Vcpu): Promise<VcpuSnapshot> {
     cpuid: vcpu.cpuid,
     regs: vcpu.getRegs(),
     sregs: vcpu.getSregs(),
-    lapic: vcpu.vm.hasIrqchip ? vcpu.getLapic() : undefined,
+    lapic: vcpu.inKernelLapic ? vcpu.getLapic() : undefined,
     events: vcpu.getEvents(),
     mpState: vcpu.getMpState(),
   };

@@ -35,12 +35,15 @@ export const flexHeader = struct('flex_header', 8, { count: u32(0), flags: u32(4
 
 export const kvmMsrEntry = struct('kvm_msr_entry', 16, { index: u32(0), data: u64(8) });
 
+/** A Xen event channel on a vCPU: a GSI route's target, and KVM_XEN_HVM_EVTCHN_SEND's argument. */
+export const kvmIrqRoutingXenEvtchn = struct('kvm_irq_routing_xen_evtchn', 12, { port: u32(0), vcpu: u32(4), priority: u32(8) });
+
 export const kvmIrqRoutingEntry = struct('kvm_irq_routing_entry', 48, {
   gsi: u32(0), type: u32(4), flags: u32(8),
   // u.msi
   msiAddressLo: u32(16), msiAddressHi: u32(20), msiData: u32(24), msiDevid: u32(28),
   // u.xen_evtchn (shares the union with msi)
-  xenPort: u32(16), xenVcpu: u32(20), xenPriority: u32(24),
+  xenEvtchn: nested(16, kvmIrqRoutingXenEvtchn),
   // u.irqchip
   irqchip: u32(16), pin: u32(20),
 });

@@ -1,13 +1,12 @@
 // /dev/kvm: capabilities, CPUID support, and VM creation.
-import { decodeXenHvmCaps, capabilities, type CapabilityName, type XenHvmCaps } from './caps';
+import { checkExtension, decodeXenHvmCaps, type CapabilityName, type XenHvmCaps } from './caps';
 import { check, ClosedError } from './errors';
-import { viewOf, type Values } from './layout';
+import { viewOf } from './layout';
 import { native, type FdHandle } from './native';
 import { ioctl, ioctlCreate } from './requests';
 import { flexHeader, kvmCpuidEntry2 } from './structs';
+import type { CpuidEntry } from './vcpu';
 import { Vm } from './vm';
-
-export type CpuidEntry = Values<typeof kvmCpuidEntry2.fields>;
 
 /** KVM_MAX_CPUID_ENTRIES in the kernel. */
 const MAX_CPUID_ENTRIES = 256;
@@ -33,9 +32,7 @@ export class Kvm implements Disposable {
 
   /** KVM_CHECK_EXTENSION: 0 when absent, otherwise 1 or a capability-specific value. */
   checkExtension(capability: CapabilityName | number): number {
-    const number = typeof capability === 'number' ? capability : capabilities[capability];
-    if (number === undefined) throw new TypeError(`unknown capability ${String(capability)}`);
-    return ioctl(this.open(), 'KVM_CHECK_EXTENSION', number);
+    return checkExtension(this.open(), capability);
   }
 
   /** KVM_CAP_XEN_HVM decoded into its flag names. */

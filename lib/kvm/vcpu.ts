@@ -2,20 +2,27 @@
 // runner's own thread so the event loop stays free (timers, watchdogs, racing work) while the guest runs.
 import os from 'node:os';
 
-import { check, ClosedError, KvmError } from './errors';
+import { BusyError, check, ClosedError, KvmError } from './errors';
 import { decodeExit, ioDataCache, type VcpuExit } from './exits';
 import { viewOf, type Fields, type PartialValues, type Struct, type Values } from './layout';
 import { native, type FdHandle, type Mapping, type VcpuRunner } from './native';
 import { requestIndex, type RequestName } from './requests';
-import type { CpuidEntry } from './system';
 import {
   flexHeader, KVM_LAPIC_STATE_SIZE, kvmCpuidEntry2, kvmMpState, kvmMsrEntry, kvmRegs, kvmRun, kvmSregs, kvmVcpuEvents,
 } from './structs';
-import type { Vm } from './vm';
 
 export type Regs = Values<typeof kvmRegs.fields>;
 export type Sregs = Values<typeof kvmSregs.fields>;
 export type VcpuEvents = Values<typeof kvmVcpuEvents.fields>;
+export type CpuidEntry = Values<typeof kvmCpuidEntry2.fields>;
+
+/** What the VM that creates a vCPU tells it: a Vcpu does not reach back into its Vm. */
+export interface VcpuContext {
+  /** The VM had the in-kernel irqchip when it created the vCPU (KVM refuses one later): a LAPIC in the kernel. */
+  readonly inKernelLapic: boolean;
+  /** Called once, when the vCPU is closed. */
+  readonly onClose: (vcpu: Vcpu) => void;
+}
 
 export interface RunOptions {
   /** End the run with { reason: 'timeout' } after this many ms (0 or absent: no limit). */
@@ -51,7 +58,13 @@ export class Vcpu implements Disposable {
   /** When the current run of results returned without the event loop began (0: none). */
   private spinningSince = 0;
 
-  constructor(readonly vm: Vm, readonly id: number, readonly handle: FdHandle, mmapSize: number) {
+  /** Whether KVM emulates this vCPU's LAPIC (get/setLapic work). */
+  readonly inKernelLapic: boolean;
+  private readonly onClose: (vcpu: Vcpu) => void;
+
+  constructor(readonly id: number, readonly handle: FdHandle, mmapSize: number, context: VcpuContext) {
+    this.inKernelLapic = context.inKernelLapic;
+    this.onClose = context.onClose;
     const mapping = native.mapVcpuRun(handle, mmapSize);
     if (typeof mapping === 'number') {
       handle.close();
@@ -182,7 +195,7 @@ export class Vcpu implements Disposable {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    if (this.pending) return Promise.reject(new Error(`vCPU ${this.id} is busy: one run at a time`));
+    if (this.pending) return Promise.reject(new BusyError(`vCPU ${this.id}`));
     const now = performance.now();
     if (this.spinningSince === 0) this.spinningSince = now;
     const spinUs = now - this.spinningSince < EVENT_LOOP_TURN_MS ? ASYNC_SPIN_US : 0;
@@ -227,7 +240,7 @@ export class Vcpu implements Disposable {
   yieldUntilRunDelay(ns: number, timeoutMs = 10000): Promise<number> {
     try {
       this.open();
-      if (this.pending) throw new Error(`vCPU ${this.id} is busy: one run at a time`);
+      if (this.pending) throw new BusyError(`vCPU ${this.id}`);
       if (this.runner.threadId === 0) {
         const grown = native.yieldUntilRunDelay(ns, timeoutMs);
         if (grown < 0) throw new KvmError('sched_yield', -grown, undefined, 'waiting for this thread\'s run delay to grow');
@@ -251,7 +264,7 @@ export class Vcpu implements Disposable {
     this.runner.close();
     this.runMapping.unmap();
     this.handle.close();
-    this.vm.forgetVcpu(this);
+    this.onClose(this);
   }
 
   [Symbol.dispose](): void {

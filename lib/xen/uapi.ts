@@ -34,8 +34,6 @@ export const kvmXenVcpuAttr = struct('kvm_xen_vcpu_attr', 72, {
   byte: u8(8),
 });
 
-export const kvmIrqRoutingXenEvtchn = struct('kvm_irq_routing_xen_evtchn', 12, { port: u32(0), vcpu: u32(4), priority: u32(8) });
-
 /** KVM_XEN_ATTR_TYPE_* (VM attributes). */
 export const hvmAttrType = {
   LONG_MODE: 0, SHARED_INFO: 1, UPCALL_VECTOR: 2, EVTCHN: 3, XEN_VERSION: 4, RUNSTATE_UPDATE_FLAG: 5, SHARED_INFO_HVA: 6,
@@ -53,6 +51,3 @@ export const evtchnFlags = { ASSIGN: 0, DEASSIGN: 1, UPDATE: 2, RESET: 4 } as co
 /** KVM_XEN_INVALID_GFN / KVM_XEN_INVALID_GPA. */
 export const XEN_INVALID_GFN = 0xffffffffffffffffn;
 export const XEN_INVALID_GPA = 0xffffffffffffffffn;
-
-/** KVM_EXIT_XEN_HCALL. */
-export const KVM_EXIT_XEN_HCALL = 1;

@@ -1,11 +1,13 @@
-// The three ways a VMM (re)creates the delivery path of an event-channel port (spec §15a): the Xen
+// The three ways a VMM (re)creates the delivery path of an event-channel port (the three David Woodhouse named on kvm@vger, 22 Nov 2023, in the thread of Paul Durrant's v8
+// "KVM: xen: update shared_info and vcpu_info handling"; in 6.12 they are KVM_XEN_VCPU_ATTR_TYPE_TIMER,
+// arch/x86/kvm/xen.c:1202, kvm_xen_setup_evtchn(), :1930, and kvm_xen_eventfd_assign(), :2074): the Xen
 // timer's VIRQ port, an incoming eventfd routed to the port, and an IPI port the guest sends on. Each
 // with its undo, so checks can run one after another in one VM.
 import { EventFd, XEN_EVTCHN_PRIORITY_2LEVEL } from '../../lib/kvm';
 import type { XenGuest } from './guest-vm';
 
 export interface DeliveryPath {
-  /** Short name for TAP lines. */
+  /** Short name for KTAP lines. */
   readonly name: string;
   /** The uAPI it exercises. */
   readonly uapi: string;

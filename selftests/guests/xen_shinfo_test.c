@@ -2,7 +2,8 @@
  * Guest half of xen_shinfo_test (the port of tools/testing/selftests/kvm/x86/xen_shinfo_test.c).
  * It syncs with the host at each numbered stage (the host acts there; see selftests/xen_shinfo_test.ts)
  * and checks what it can see from inside: the runstate area, event-channel upcalls, its own hypercalls.
- * Stage numbers are those of the upstream test; keep them equal to the host's list.
+ * Stage numbers are those of the upstream test. The host's list (selftests/xen_shinfo/constants.ts) is
+ * the same: test/shinfo-stages.test.ts reads this enum and fails when the two differ.
  */
 #include "guest.h"
 #include "xen.h"

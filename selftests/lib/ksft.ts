@@ -1,5 +1,5 @@
-// kselftest conventions for our selftest programs: TAP 13 on stdout, one line per result, "# Totals",
-// and the exit codes of tools/testing/selftests/kselftest.h.
+// kselftest conventions for our selftest programs: KTAP v1 on stdout (Documentation/dev-tools/ktap.rst),
+// one line per result, "# Totals", and the exit codes of tools/testing/selftests/kselftest.h.
 import { Writable } from 'node:stream';
 
 export const KSFT_PASS = 0;
@@ -31,13 +31,15 @@ export function testRequire(condition: boolean, reason: string): asserts conditi
 }
 
 export interface TapOptions {
-  /** Count known failures (TODO) as failures. */
+  /** Count known failures (XFAIL) as failures. */
   strict?: boolean;
   out?: Pick<Writable, 'write'>;
 }
 
 export class Tap {
   private count = 0;
+  private plannedCount: number | undefined;
+  private plannedNames: readonly string[] = [];
   private readonly totals = { pass: 0, fail: 0, xfail: 0, xpass: 0, skip: 0, error: 0 };
   private readonly out: Pick<Writable, 'write'>;
   private readonly strict: boolean;
@@ -45,11 +47,14 @@ export class Tap {
   constructor(options: TapOptions = {}) {
     this.out = options.out ?? process.stdout;
     this.strict = options.strict ?? false;
-    this.line('TAP version 13');
+    this.line('KTAP version 1');
   }
 
-  plan(count: number): void {
-    this.line(`1..${count}`);
+  /** The plan: how many checks, or their names in order (then a check not run is reported by name). */
+  plan(checks: number | readonly string[]): void {
+    this.plannedNames = typeof checks === 'number' ? [] : checks;
+    this.plannedCount = typeof checks === 'number' ? checks : checks.length;
+    this.line(`1..${this.plannedCount}`);
   }
 
   /** The whole test is skipped: "1..0 # SKIP reason", as ksft_exit_skip() prints it. */
@@ -59,23 +64,25 @@ export class Tap {
 
   pass(name: string): void {
     this.totals.pass++;
-    this.line(`ok ${++this.count} ${name}`);
+    this.result('ok', name);
   }
 
+  /** A failed check; its details go first, as KTAP wants a result's diagnostics right before it. */
   fail(name: string, details: readonly string[] = []): void {
     this.totals.fail++;
-    this.line(`not ok ${++this.count} ${name}`);
     for (const detail of details) this.diag(detail);
+    this.result('not ok', name);
   }
 
   skip(name: string, reason: string): void {
     this.totals.skip++;
-    this.line(`ok ${++this.count} ${name} # SKIP ${reason}`);
+    this.result('ok', name, `SKIP ${reason}`);
   }
 
   /**
-   * A known failure (a kernel gap we report but do not count): "not ok N name # TODO reason". With
-   * strict, it is an ordinary failure. An expected failure that passes is just "ok".
+   * A known failure (a kernel gap we report but do not count), as kselftest reports an expected
+   * failure: "ok N name # XFAIL reason" (ksft_test_result_xfail). With strict, an ordinary failure. An
+   * expected failure that passes is just "ok".
    */
   knownFailure(name: string, reason: string, details: readonly string[] = []): void {
     if (this.strict) {
@@ -83,8 +90,31 @@ export class Tap {
       return;
     }
     this.totals.xfail++;
-    this.line(`not ok ${++this.count} ${name} # TODO ${reason}`);
     for (const detail of details) this.diag(detail);
+    this.result('ok', name, `XFAIL ${reason}`);
+  }
+
+  /** A planned check that never ran (the test ended before it): "not ok N name # ERROR why". */
+  notRun(name: string, why: string): void {
+    this.totals.error++;
+    this.result('not ok', name, `ERROR ${why}`);
+  }
+
+  /** The test ends early: every planned check not reported yet is reported as not run. */
+  notRunRest(why: string): void {
+    while (this.plannedCount !== undefined && this.count < this.plannedCount) {
+      this.notRun(this.plannedNames[this.count] ?? `planned check ${this.count + 1}`, why);
+    }
+  }
+
+  /** Whether a plan line was printed. */
+  get planned(): boolean {
+    return this.plannedCount !== undefined;
+  }
+
+  /** How many result lines were printed so far. */
+  get reported(): number {
+    return this.count;
   }
 
   diag(message: string): void {
@@ -92,20 +122,33 @@ export class Tap {
   }
 
   bailOut(reason: string): void {
-    this.line(`Bail out! ${reason}`);
+    const [first, ...rest] = reason.split('\n');
+    this.line(`Bail out! ${first}`);
+    for (const text of rest) this.diag(text);
   }
 
   printTotals(): void {
     const t = this.totals;
+    if (this.plannedCount !== undefined && this.plannedCount !== this.count) {
+      // As ksft_print_cnts() does; and the test fails (exitCode).
+      this.line(`# Planned tests != run tests (${this.plannedCount} != ${this.count})`);
+    }
     this.line(`# Totals: pass:${t.pass} fail:${t.fail} xfail:${t.xfail} xpass:${t.xpass} skip:${t.skip} error:${t.error}`);
   }
 
-  /** 1 if anything failed; 4 if nothing ran but skips; else 0. */
+  /** 1 if anything failed or the plan was not kept; 4 if nothing ran but skips; else 0. */
   exitCode(): number {
     const t = this.totals;
     if (t.fail > 0 || t.error > 0) return KSFT_FAIL;
+    if (this.plannedCount !== undefined && this.plannedCount !== this.count) return KSFT_FAIL;
     if (t.pass === 0 && t.xfail === 0 && t.skip > 0) return KSFT_SKIP;
     return KSFT_PASS;
+  }
+
+  /** "<result> <number> <description>[ # <directive> <data>]"; KTAP descriptions cannot hold a "#". */
+  private result(result: 'ok' | 'not ok', name: string, directive?: string): void {
+    if (name.includes('#')) throw new RangeError(`a KTAP test description cannot contain "#": ${name}`);
+    this.line(`${result} ${++this.count} ${name}${directive === undefined ? '' : ` # ${directive}`}`);
   }
 
   private line(text: string): void {
@@ -114,8 +157,9 @@ export class Tap {
 }
 
 /**
- * Runs a selftest's main: TAP out, kselftest exit code. A TestSkip before any result is the
- * whole-test skip; any other escape is a failure, reported with a Bail out!.
+ * Runs a selftest's main: KTAP out, kselftest exit code. A TestSkip before any result is the
+ * whole-test skip; any other escape is a failure, reported with a Bail out! after the planned checks it
+ * left unreported (as not run).
  */
 export async function runSelftest(main: (tap: Tap) => Promise<void>, options: TapOptions = {}): Promise<number> {
   const tap = new Tap(options);
@@ -126,7 +170,12 @@ export async function runSelftest(main: (tap: Tap) => Promise<void>, options: Ta
       tap.skipAll(error.reason);
       return KSFT_SKIP;
     }
-    tap.bailOut(error instanceof Error ? error.message : String(error));
+    const message = error instanceof Error ? error.message : String(error);
+    // A test that fails before its plan still declares one (of nothing), so KTAP parsers see the
+    // subtest end at its result line rather than read on into the parent's.
+    if (!tap.planned) tap.plan(0);
+    tap.notRunRest(`not reached: ${message.split('\n')[0]}`);
+    tap.bailOut(message);
     tap.printTotals();
     return KSFT_FAIL;
   }
@@ -135,9 +184,9 @@ export async function runSelftest(main: (tap: Tap) => Promise<void>, options: Ta
 }
 
 export interface SelftestArgs {
-  /** -v / --verbose: the upstream test's progress messages, as TAP comments. */
+  /** -v / --verbose: the upstream test's progress messages, as KTAP diagnostic lines. */
   verbose: boolean;
-  /** --strict: known kernel gaps (TODO) count as failures. */
+  /** --strict: known kernel gaps (XFAIL) count as failures. */
   strict: boolean;
 }
 

@@ -1,4 +1,4 @@
-// The numbers of xen_shinfo_test, as upstream has them (spec §3).
+// The numbers of xen_shinfo_test, as upstream has them (tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:18-79 in 6.12).
 import { PAGE_SIZE } from '../../lib/guest';
 
 export { PAGE_SIZE };
@@ -26,7 +26,10 @@ export const MIN_STEAL_TIME = 50000;
 export const SHINFO_RACE_TIMEOUT_S = 2;
 export const TIMER_DELTA_NS = 100000000n;
 
-/** The sync points, numbered as upstream (6.9+, including 6.12). Keep equal to the guest's enum. */
+/**
+ * The sync points, numbered as upstream's enum (xen_shinfo_test.c:43-72 in 6.12). The guest's copy in
+ * selftests/guests/xen_shinfo_test.c must match: test/shinfo-stages.test.ts reads it and fails on drift.
+ */
 export const stageNames = [
   'TEST_INJECT_VECTOR', 'TEST_RUNSTATE_runnable', 'TEST_RUNSTATE_blocked', 'TEST_RUNSTATE_offline',
   'TEST_RUNSTATE_ADJUST', 'TEST_RUNSTATE_DATA', 'TEST_STEAL_TIME', 'TEST_EVTCHN_MASKED', 'TEST_EVTCHN_UNMASKED',
@@ -40,7 +43,7 @@ export const Stage = Object.fromEntries(stageNames.map((name, index) => [name, i
 /** Not a stage: the guest's IRQ handler syncs with this from inside the upcall. */
 export const TEST_GUEST_SAW_IRQ = 27;
 
-/** The final checks after the stages (the upstream `done:` label), one TAP line each. */
+/** The final checks after the stages (the upstream `done:` label), one KTAP line each. */
 export const finalCheckNames = [
   'final: KVM_XEN_ATTR_TYPE_EVTCHN reset',
   'final: wall clock and pvclock versions',

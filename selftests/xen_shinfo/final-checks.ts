@@ -1,4 +1,4 @@
-// After the stages (upstream's `done:` label, spec §10): reset the outbound ports, then check what KVM
+// After the stages (upstream's `done:` label, tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:989-1160 in 6.12): reset the outbound ports, then check what KVM
 // left in guest memory — wall clock, pvclocks — and write the runstate area at 64 positions across a
 // page boundary in both ABI layouts.
 import { clockFlags } from '../../lib/kvm';
@@ -14,7 +14,7 @@ const RUNSTATE_TEST_SIZE = 56;
 const CANARY = 0xa5a5a5a5a5a5a5a5n;
 
 /**
- * Runs one final check as its own TAP line: the body returns a skip reason, or nothing when it passed.
+ * Runs one final check as its own KTAP line: the body returns a skip reason, or nothing when it passed.
  * A failed assertion is reported on the check's line and ends the test, as TEST_ASSERT ends upstream's.
  */
 function check(tap: Tap, name: string, body: () => string | void): void {

@@ -1,4 +1,5 @@
-// The host set-up of xen_shinfo_test before the first KVM_RUN (spec §7), step by step as upstream.
+// The host set-up of xen_shinfo_test before the first KVM_RUN, step by step as upstream's main() does it
+// (tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:446-632 in 6.12).
 import { EventFd, Kvm, type MemoryRegion, type Vcpu, type Vm, XEN_EVTCHN_PRIORITY_2LEVEL, dumpVcpu } from '../../lib/kvm';
 import { GuestMachine } from '../../lib/guest';
 import {
@@ -12,7 +13,7 @@ import {
   SHINFO_REGION_GPA, SHINFO_REGION_GVA, SHINFO_REGION_SLOT, VCPU_INFO_ADDR, XEN_HYPERCALL_MSR,
 } from './constants';
 
-/** Which parts run, from KVM_CAP_XEN_HVM (spec §2). */
+/** Which parts run, from KVM_CAP_XEN_HVM (upstream's do_*_tests flags, xen_shinfo_test.c:448-455 in 6.12). */
 export interface Features {
   doRunstateTests: boolean;
   doRunstateFlag: boolean;

@@ -1,4 +1,4 @@
-// What the host does at each sync point of xen_shinfo_test (spec §9): one handler per stage, in
+// What the host does at each sync point of xen_shinfo_test (upstream's switch, tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:652-981 in 6.12): one handler per stage, in
 // upstream's order, with its ioctls, assertions and messages.
 import { XEN_EVTCHN_PRIORITY_2LEVEL } from '../../lib/kvm';
 import { asU64, encodeHvmAttr, runstateNames, XEN_INVALID_GFN } from '../../lib/xen';
@@ -319,7 +319,7 @@ export const stageHandlers: Record<number, StageHandler> = {
  * The racing thread of the locking stages: it activates and deactivates shared_info, by GFN and (where
  * supported) by HVA, in a loop, and stops only right after an activation, so shared_info is active when
  * it ends. Its last entry repeats upstream's "deactivate by HVA", which really sets SHARED_INFO with
- * gfn 0 (the union's other member), activating it at GPA 0 (spec §17.1); guest page 0 is backed and
+ * gfn 0 (the union's other member), activating it at GPA 0 (xen_shinfo_test.c:415-418 in 6.12); guest page 0 is backed and
  * unused here too, so it is as harmless as upstream.
  */
 function startJuggler(t: ShinfoTest): IoctlRepeater {
