@@ -23,9 +23,9 @@ GUEST_ELVES := $(foreach source,$(GUEST_SOURCES),$(GUEST_BUILD)/$(basename $(not
 .PHONY: guests tools clean
 guests: $(GUEST_ELVES) tools
 
-# Host-side helpers: the VM runner's keeper (static: it runs in the guest's initramfs), and the C
-# baseline of the exit benchmark (bench/exits.ts).
-tools: $(BUILD)/tools/vm-keeper $(BUILD)/tools/pio_host
+# Host-side helpers: the VM runner's keeper (static: it runs in the guest's initramfs), the C
+# baseline of the exit benchmarks (bench/exits.ts) and their KVM_RUN stub and timer (bench/exit-cost.ts).
+tools: $(BUILD)/tools/vm-keeper $(BUILD)/tools/pio_host $(BUILD)/tools/kvm_run_shim.so
 
 $(BUILD)/tools/vm-keeper: lib/vm/keeper.c
 	@mkdir -p $(dir $@)
@@ -33,7 +33,11 @@ $(BUILD)/tools/vm-keeper: lib/vm/keeper.c
 
 $(BUILD)/tools/pio_host: bench/pio_host.c
 	@mkdir -p $(dir $@)
-	gcc -O2 -Wall -Wextra -o $@ $<
+	gcc -O2 -Wall -Wextra -pthread -o $@ $<
+
+$(BUILD)/tools/kvm_run_shim.so: bench/kvm_run_shim.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 $(GUEST_BUILD)/runtime/%.c.o: $(RUNTIME_DIR)/%.c $(RUNTIME_HEADERS) $(RUNTIME_DIR)/flags.json
 	@mkdir -p $(dir $@)
