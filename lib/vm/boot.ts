@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
 import { EndMarkedStream } from './end-marker';
+import { onPath } from './host-tools';
 import { qemuProgram } from './qemu';
 
 export interface Sink {
@@ -51,10 +52,21 @@ const STDERR_GRACE_MS = 2000;
 /** QEMU's warnings about features TCG cannot emulate for the EPYC model: harmless, always there. */
 const HARMLESS_QEMU_WARNING = /TCG doesn't support requested feature/;
 
+/**
+ * The command line that runs `argv` with SIGKILL as its parent-death signal (setpriv, util-linux), so
+ * that QEMU dies with us however we die, SIGKILL included, when our exit handlers cannot run. The
+ * signal fires when the *thread* that forked it ends: Node spawns from its main thread, which lives as
+ * long as the process. Without setpriv (not Debian), QEMU is only stopped by our handlers.
+ */
+function tiedToUs(argv: readonly string[]): string[] {
+  return onPath('setpriv') ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : [...argv];
+}
+
 export function bootQemu(spec: BootSpec): Promise<BootObservation> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const qemu = spawn(qemuProgram(), spec.qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [program, ...args] = tiedToUs([qemuProgram(), ...spec.qemuArgs]);
+    const qemu = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let consoleText = '';
     let qemuStderr = '';
     let spawnError = '';

@@ -3,7 +3,6 @@
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import { DEFAULT_KERNEL } from '../debian/kernel';
@@ -17,6 +16,7 @@ import { ensureHostTools } from './host-tools';
 import { baseInitramfs, runArchive } from './initramfs';
 import { resolveKernel, withKvmModules, type KernelImage } from './kernel';
 import { qemuArgs, resolveAccel, type Accel } from './qemu';
+import { makeRunDir, removeStaleRunDirs } from './run-dir';
 
 export type { VmOutcome } from './classify';
 export type { Sink } from './boot';
@@ -123,6 +123,7 @@ async function plan(request: RunRequest): Promise<BootPlan> {
 
 export async function runInVm(request: RunRequest): Promise<VmResult> {
   const started = Date.now();
+  removeStaleRunDirs();
   let bootPlan: BootPlan;
   try {
     bootPlan = await plan(request);
@@ -143,7 +144,7 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
 
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
 async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-vm-'));
+  const dir = makeRunDir();
   try {
     const nonce = crypto.randomBytes(16).toString('hex');
     const script = commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(request.env ?? {}) });
