@@ -38,7 +38,8 @@ const SHOW_CONSOLE = new Set<VmOutcome>(['guestPanic', 'noStart', 'flake']);
 
 /** Prints the runner's own failure (if any) the way every VM verb does; returns the exit status. */
 export function reportVmResult(result: VmResult): number {
-  if (result.outcome !== 'exited') {
+  // A closed output pipe ends a run quietly, as SIGPIPE ends a Unix tool.
+  if (result.outcome !== 'exited' && result.outcome !== 'outputClosed') {
     process.stderr.write(`kvm-xen vm: ${result.message}\n`);
     if (SHOW_CONSOLE.has(result.outcome)) for (const line of result.consoleTail) process.stderr.write(`  | ${line}\n`);
   }

@@ -57,6 +57,7 @@ t.test('classification: each way a run ends has its own outcome', async (t) => {
   const cases: Array<[string, Partial<BootObservation>, string, RegExp]> = [
     ['the end marker wins over anything after it', { exitStatus: 3, console: PANIC }, 'exited', /^$/],
     ['interrupted', { stoppedFor: 'interrupted' }, 'interrupted', /interrupted/],
+    ['output closed', { stoppedFor: 'outputClosed' }, 'outputClosed', /output was closed/],
     ['timeout', { stoppedFor: 'timeout', console: 'hung' }, 'timeout', /time limit of 60 s/],
     ['int3 oops: the TCG flake', { console: INT3 }, 'flake', /Oops: int3.*flake/],
     ['int3 before the start is a flake too', { console: INT3, startedCommand: false }, 'flake', /before the command started/],
@@ -79,7 +80,7 @@ t.test('classification: each way a run ends has its own outcome', async (t) => {
 t.test('the runner statuses are distinct and outside what a shell uses for itself', async (t) => {
   const statuses = Object.values(vmExitStatus);
   t.equal(new Set(statuses).size, statuses.length);
-  t.same(vmExitStatus, { usage: 64, badKernel: 66, missingTool: 69, guestPanic: 70, noStart: 71, flake: 75, timeout: 124, interrupted: 130 });
+  t.same(vmExitStatus, { usage: 64, badKernel: 66, missingTool: 69, guestPanic: 70, noStart: 71, flake: 75, timeout: 124, interrupted: 130, outputClosed: 141 });
 });
 
 t.test('VM flags parse the same way for every verb', async (t) => {

@@ -17,6 +17,8 @@ Exit status: the command's own, or one of the runner's:
   ${vmExitStatus.missingTool}   host tool missing (QEMU, ...)   ${vmExitStatus.guestPanic}   guest kernel panic or oops
   ${vmExitStatus.noStart}   command never started           ${vmExitStatus.flake}   TCG int3 flake, again after a retry
   ${vmExitStatus.timeout}  --timeout passed                ${vmExitStatus.interrupted}  interrupted (Ctrl-C)
+  ${vmExitStatus.outputClosed}  output closed by its reader (EPIPE, e.g. | head): the guest is stopped and
+       kvm-xen exits quietly with 128 + SIGPIPE, as a Unix tool killed by SIGPIPE does
 
 Kernels and initramfs images are cached in \$XDG_CACHE_HOME/kvm-xen (default ~/.cache/kvm-xen;
 KVM_XEN_CACHE overrides it). KVM_XEN_QEMU names a QEMU other than qemu-system-x86_64 from PATH.`;

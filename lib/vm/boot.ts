@@ -11,6 +11,9 @@ import { qemuProgram } from './qemu';
 
 export interface Sink {
   write(chunk: Buffer | string): unknown;
+  /** A stream's 'error' (EPIPE when its reader went away) stops the run: nobody reads the output. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 export interface BootSpec {
@@ -29,7 +32,7 @@ export interface BootSpec {
   onConsole?: (text: string) => void;
 }
 
-export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted';
+export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted' | 'outputClosed';
 
 export interface BootObservation {
   /** The command's exit status, from the end marker on its stdout port. */
@@ -86,6 +89,9 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     for (const signal of signals) process.on(signal, onSignal);
     process.on('exit', onExit);
+    const onSinkError = (): void => stop('outputClosed');
+    const sinks = [spec.stdout, spec.stderr];
+    for (const sink of sinks) sink.on?.('error', onSinkError);
 
     qemu.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       spec.onConsole?.(chunk);
@@ -129,6 +135,8 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
       for (const timer of [overall, boot, grace]) clearTimeout(timer);
       for (const signal of signals) process.removeListener(signal, onSignal);
       process.removeListener('exit', onExit);
+      // A stream destroyed by its error emits no more: nothing is left to catch after this.
+      for (const sink of sinks) sink.removeListener?.('error', onSinkError);
       const status = stdout.ending;
       resolve({
         exitStatus: status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined,

@@ -46,6 +46,7 @@ export function classify(seen: BootObservation, limits: Limits): Verdict {
   // The end marker came: the command finished, whatever happened afterwards.
   if (seen.exitStatus !== undefined) return verdict('exited', '');
   if (seen.stoppedFor === 'interrupted') return verdict('interrupted', 'interrupted; QEMU was stopped');
+  if (seen.stoppedFor === 'outputClosed') return verdict('outputClosed', "the command's output was closed by its reader; QEMU was stopped");
   if (seen.stoppedFor === 'timeout') return verdict('timeout', `the run passed its time limit of ${limits.timeoutMs / 1000} s; QEMU was stopped`);
 
   const when = seen.startedCommand ? 'while the command ran' : 'before the command started';
