@@ -16,6 +16,9 @@ export function printProgress(): OnProgress {
     switch (event.kind) {
       case 'step': process.stderr.write(`kvm-xen: ${event.text}\n`); break;
       case 'toolOutput': case 'console': process.stderr.write(event.text); break;
+      case 'kvmModules':
+        for (const module of event.modules) process.stderr.write(`kvm-xen: loading ${module.file} (sha256 ${module.sha256.slice(0, 12)}) as ${module.name}\n`);
+        break;
       case 'retry': process.stderr.write(`kvm-xen vm: ${event.reason}; retrying once in a fresh VM (output so far came from the failed attempt)\n`); break;
       case 'download': {
         const { name, bytes, expectedBytes: expected, done } = event;

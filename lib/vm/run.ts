@@ -109,7 +109,11 @@ interface BootPlan {
 /** The kernel (fetched and unpacked if need be) with the KVM modules asked for, and its cached initramfs. */
 export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModules' | 'onProgress'>): Promise<KernelImage & { baseInitrd: string }> {
   let kernel = await resolveKernel(options.kernel ?? DEFAULT_KERNEL, options.onProgress);
-  if (options.kvmModules) kernel = withKvmModules(kernel, options.kvmModules);
+  if (options.kvmModules) {
+    const replaced = withKvmModules(kernel, options.kvmModules);
+    options.onProgress?.({ kind: 'kvmModules', modules: replaced.kvmModules });
+    kernel = replaced;
+  }
   return { ...kernel, baseInitrd: baseInitramfs(kernel, options.onProgress) };
 }
 
