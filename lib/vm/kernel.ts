@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { debianKernel, debianKernelSpec, KernelNotFound, KVM_MODULES } from '../debian/kernel';
+import { CorruptPackage } from '../debian/packages';
 import type { OnProgress } from '../progress';
 import { VmError } from './errors';
 import { modinfo, moduleKey, readModule } from './modinfo';
@@ -65,7 +66,7 @@ async function debianKernelImage(version: string | undefined, onProgress: OnProg
   try {
     kernel = await debianKernel(version, onProgress);
   } catch (error) {
-    if (error instanceof KernelNotFound) throw new VmError('badKernel', error.message);
+    if (error instanceof KernelNotFound || error instanceof CorruptPackage) throw new VmError('badKernel', error.message);
     throw error;
   }
   checkBzImage(kernel.bzImage);
