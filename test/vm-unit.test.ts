@@ -75,6 +75,8 @@ t.test('classification: each way a run ends has its own outcome', async (t) => {
     t.match(verdict.message, message, `${name}: message`);
   }
   t.ok(classify(seen({ console: `a\nb\n${PANIC}` }), limits).consoleTail.some((line) => line.includes('Kernel panic')), 'the crash is in the console tail');
+  const noisy = classify(seen({ startedCommand: false, console: `\x1b[0m\x1b[1;31mred\x1b[0m\tcell\r\n\x1b]0;title\x07bell\x07 bs\x08 nul\x00\x1bc\x1b(B\r\n` }), limits);
+  t.same(noisy.consoleTail, ['red\tcell', 'bell bs nul'], 'the tail is plain text: no escape sequences or control characters but tab');
 });
 
 t.test('the runner statuses are distinct and outside what a shell uses for itself', async (t) => {
