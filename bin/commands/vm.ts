@@ -9,7 +9,7 @@ const usage = `usage: kvm-xen vm [VM OPTIONS] -- CMD [ARGS...]
 Boots a kernel in QEMU with nested KVM, with this machine's root filesystem visible read-only (the
 current directory too) and a writable scratch /tmp, runs CMD (no shell in between: each ARG arrives
 as given) in the current directory, streams its stdout and stderr, and exits with its status. CMD's
-stdin is /dev/null: the host's stdin is not forwarded.
+stdin is /dev/null: the host's stdin is not forwarded. npm and npx work offline (cache in /tmp).
 
 ${vmOptionsHelp}
 

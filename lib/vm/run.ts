@@ -84,6 +84,13 @@ function guestEnvironment(extra: Readonly<Record<string, string>>): Record<strin
     HOME: '/tmp',
     TERM: process.env['TERM'] ?? 'dumb',
     KVM_XEN_IN_VM: '1',
+    // npm and npx would write their cache into the read-only host home and wait on the registry the
+    // guest cannot reach: a cache in the scratch /tmp, offline, no update or funding checks.
+    npm_config_cache: '/tmp/.npm',
+    npm_config_offline: 'true',
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+    npm_config_audit: 'false',
     ...extra,
   };
 }

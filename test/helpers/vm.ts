@@ -21,9 +21,9 @@ export interface RunningCli {
 }
 
 /** Starts `kvm-xen ...args` as a child process, to watch or signal it while it runs. */
-export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): RunningCli {
+export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunningCli {
   const started = Date.now();
-  const child = spawn(process.execPath, [cliPath(), ...args], { cwd: projectRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cliPath(), ...args], { cwd: options.cwd ?? projectRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];
@@ -44,7 +44,7 @@ export function startCli(args: readonly string[], options: { env?: NodeJS.Proces
 }
 
 /** Runs `kvm-xen ...args` as a child process. */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliRun> {
   return startCli(args, options).done;
 }
 
