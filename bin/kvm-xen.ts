@@ -3,7 +3,7 @@
 // library's errors are handled here, once for every verb.
 import { BuildError } from '../lib/kbuild';
 import { KernelNotFound } from '../lib/debian/kernel';
-import { PackageError } from '../lib/debian/packages';
+import { CorruptPackage, PackageError } from '../lib/debian/packages';
 import { KvmError } from '../lib/kvm';
 import { ProgramError } from '../lib/process';
 import { VmError, vmExitStatus } from '../lib/vm';
@@ -27,7 +27,7 @@ function wantsHelp(argv: readonly string[]): boolean {
 /** The exit status for an error the library reports by design (a refusal, a failed build); else undefined. */
 function failureStatus(error: unknown): number | undefined {
   if (error instanceof VmError) return error.status;
-  if (error instanceof KernelNotFound) return vmExitStatus.badKernel;
+  if (error instanceof KernelNotFound || error instanceof CorruptPackage) return vmExitStatus.badKernel;
   if (error instanceof BuildError || error instanceof PackageError || error instanceof ProgramError || error instanceof KvmError) return 1;
   return undefined;
 }

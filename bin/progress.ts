@@ -16,6 +16,9 @@ export function printProgress(): OnProgress {
     switch (event.kind) {
       case 'step': process.stderr.write(`kvm-xen: ${event.text}\n`); break;
       case 'toolOutput': case 'console': process.stderr.write(event.text); break;
+      case 'kvmModules':
+        for (const module of event.modules) process.stderr.write(`kvm-xen: loading ${module.file} (sha256 ${module.sha256.slice(0, 12)}) as ${module.name}\n`);
+        break;
       case 'retry': process.stderr.write(`kvm-xen vm: ${event.reason}; retrying once in a fresh VM (output so far came from the failed attempt)\n`); break;
       case 'download': {
         const { name, bytes, expectedBytes: expected, done } = event;
@@ -38,7 +41,8 @@ const SHOW_CONSOLE = new Set<VmOutcome>(['guestPanic', 'noStart', 'flake']);
 
 /** Prints the runner's own failure (if any) the way every VM verb does; returns the exit status. */
 export function reportVmResult(result: VmResult, verb = 'vm'): number {
-  if (result.outcome !== 'exited') {
+  // A closed output pipe ends a run quietly, as SIGPIPE ends a Unix tool.
+  if (result.outcome !== 'exited' && result.outcome !== 'outputClosed') {
     process.stderr.write(`kvm-xen ${verb}: ${result.message}\n`);
     if (SHOW_CONSOLE.has(result.outcome)) for (const line of result.consoleTail) process.stderr.write(`  | ${line}\n`);
   }

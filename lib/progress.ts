@@ -10,6 +10,8 @@ export type ProgressEvent =
   | { kind: 'toolOutput'; text: string }
   /** runInVm boots a fresh VM after an infrastructure flake; `reason` says what happened. */
   | { kind: 'retry'; reason: string }
+  /** The KVM modules a run loads instead of its kernel's own (--kvm-modules), each with its SHA-256. */
+  | { kind: 'kvmModules'; modules: ReadonlyArray<{ name: string; file: string; sha256: string }> }
   /** The guest kernel's console as it comes (only when the run asked for `verbose`). */
   | { kind: 'console'; text: string };
 

@@ -34,7 +34,9 @@ t.test('build-kvm with our patch makes loadable modules for the Debian kernel', 
 });
 
 t.test('a patch that does not apply is refused with its name', async (t) => {
-  const bad = path.join(fs.mkdtempSync('/tmp/kvm-xen-patch-'), 'bad.patch');
+  const dir = fs.mkdtempSync('/tmp/kvm-xen-patch-');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const bad = path.join(dir, 'bad.patch');
   fs.writeFileSync(bad, '--- a/arch/x86/kvm/xen.c\n+++ b/arch/x86/kvm/xen.c\n@@ -1,1 +1,1 @@\n-this line is not in xen.c\n+nor this one\n');
   await t.rejects(buildKvmModules({ patches: [bad] }), /bad\.patch does not apply/);
 });

@@ -57,6 +57,7 @@ t.test('classification: each way a run ends has its own outcome', async (t) => {
   const cases: Array<[string, Partial<BootObservation>, string, RegExp]> = [
     ['the end marker wins over anything after it', { exitStatus: 3, console: PANIC }, 'exited', /^$/],
     ['interrupted', { stoppedFor: 'interrupted' }, 'interrupted', /interrupted/],
+    ['output closed', { stoppedFor: 'outputClosed' }, 'outputClosed', /output was closed/],
     ['timeout', { stoppedFor: 'timeout', console: 'hung' }, 'timeout', /time limit of 60 s/],
     ['int3 oops: the TCG flake', { console: INT3 }, 'flake', /Oops: int3.*flake/],
     ['int3 before the start is a flake too', { console: INT3, startedCommand: false }, 'flake', /before the command started/],
@@ -74,12 +75,14 @@ t.test('classification: each way a run ends has its own outcome', async (t) => {
     t.match(verdict.message, message, `${name}: message`);
   }
   t.ok(classify(seen({ console: `a\nb\n${PANIC}` }), limits).consoleTail.some((line) => line.includes('Kernel panic')), 'the crash is in the console tail');
+  const noisy = classify(seen({ startedCommand: false, console: `\x1b[0m\x1b[1;31mred\x1b[0m\tcell\r\n\x1b]0;title\x07bell\x07 bs\x08 nul\x00\x1bc\x1b(B\r\n` }), limits);
+  t.same(noisy.consoleTail, ['red\tcell', 'bell bs nul'], 'the tail is plain text: no escape sequences or control characters but tab');
 });
 
 t.test('the runner statuses are distinct and outside what a shell uses for itself', async (t) => {
   const statuses = Object.values(vmExitStatus);
   t.equal(new Set(statuses).size, statuses.length);
-  t.same(vmExitStatus, { usage: 64, badKernel: 66, missingTool: 69, guestPanic: 70, noStart: 71, flake: 75, timeout: 124, interrupted: 130 });
+  t.same(vmExitStatus, { usage: 64, badKernel: 66, missingTool: 69, guestPanic: 70, noStart: 71, flake: 75, timeout: 124, interrupted: 130, outputClosed: 141 });
 });
 
 t.test('VM flags parse the same way for every verb', async (t) => {

@@ -6,9 +6,10 @@ import type { Command } from './command';
 
 const usage = `usage: kvm-xen vm [VM OPTIONS] -- CMD [ARGS...]
 
-Boots a kernel in QEMU with nested KVM, with this machine's root filesystem visible read-only and a
-writable scratch /tmp, runs CMD (no shell in between: each ARG arrives as given) in the current
-directory, streams its stdout and stderr, and exits with its status.
+Boots a kernel in QEMU with nested KVM, with this machine's root filesystem visible read-only (the
+current directory too) and a writable scratch /tmp, runs CMD (no shell in between: each ARG arrives
+as given) in the current directory, streams its stdout and stderr, and exits with its status. CMD's
+stdin is /dev/null: the host's stdin is not forwarded. npm and npx work offline (cache in /tmp).
 
 ${vmOptionsHelp}
 
@@ -17,6 +18,8 @@ Exit status: the command's own, or one of the runner's:
   ${vmExitStatus.missingTool}   host tool missing (QEMU, ...)   ${vmExitStatus.guestPanic}   guest kernel panic or oops
   ${vmExitStatus.noStart}   command never started           ${vmExitStatus.flake}   TCG int3 flake, again after a retry
   ${vmExitStatus.timeout}  --timeout passed                ${vmExitStatus.interrupted}  interrupted (Ctrl-C)
+  ${vmExitStatus.outputClosed}  output closed by its reader (EPIPE, e.g. | head): the guest is stopped and
+       kvm-xen exits quietly with 128 + SIGPIPE, as a Unix tool killed by SIGPIPE does
 
 Kernels and initramfs images are cached in \$XDG_CACHE_HOME/kvm-xen (default ~/.cache/kvm-xen;
 KVM_XEN_CACHE overrides it). KVM_XEN_QEMU names a QEMU other than qemu-system-x86_64 from PATH.`;

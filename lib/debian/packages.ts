@@ -1,14 +1,17 @@
 // Debian packages without installing them: find versions with apt-cache, fetch .deb files with
 // `apt-get download` into the cache (progress to the caller's onProgress), unpack them once with
-// `dpkg-deb -x`. A second use of the same package and version needs no network.
+// `dpkg-deb -x`. A second use of the same package and version needs no network. A .deb is checked
+// against the package lists' Size and SHA256 before it is unpacked; a corrupt one (or one that does
+// not unpack) is fetched again once, and a second failure is a CorruptPackage naming the file.
 //
 //   const version = await newestVersion('linux-source-6.12');
 //   const root = await unpackedPackage('linux-source-6.12', version);   // a directory
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { runProgram } from '../process';
+import { ProgramError, runProgram } from '../process';
 import type { OnProgress } from '../progress';
 
 export class PackageError extends Error {
@@ -105,11 +108,42 @@ function debFileName(name: string, version: string): string {
   return `${name}_${version.replace(/:/g, '%3a')}_amd64.deb`;
 }
 
-/** The download size apt-get expects for name=version (apt-cache show's Size:), if it says. */
-async function expectedSize(name: string, version: string): Promise<number | undefined> {
-  const result = await runProgram('apt-cache', ['show', '--no-all-versions', `${name}=${version}`]);
+/** What the package lists say a .deb must be (apt-cache show's Size: and SHA256:), when they say. */
+interface DebDigest {
+  size: number;
+  sha256: string;
+}
+
+async function listedDigest(name: string, version: string): Promise<DebDigest | undefined> {
+  let result;
+  try {
+    result = await runProgram('apt-cache', ['show', '--no-all-versions', `${name}=${version}`]);
+  } catch (error) {
+    if (error instanceof ProgramError) return undefined;  // no apt here: nothing to check against
+    throw error;
+  }
   const size = /^Size: (\d+)$/m.exec(result.stdout)?.[1];
-  return size === undefined ? undefined : Number(size);
+  const sha256 = /^SHA256: ([0-9a-f]{64})$/m.exec(result.stdout)?.[1];
+  return size === undefined || sha256 === undefined ? undefined : { size: Number(size), sha256 };
+}
+
+/** A .deb that fails its check against the package lists, or does not unpack, even after a re-fetch. */
+export class CorruptPackage extends PackageError {
+  constructor(readonly file: string, message: string) {
+    super(message);
+    this.name = 'CorruptPackage';
+  }
+}
+
+/** Why `file` is not the .deb the lists describe (undefined: it is, or the lists do not say). */
+export async function debMismatch(file: string, expected: DebDigest | undefined): Promise<string | undefined> {
+  if (!expected) return undefined;
+  const size = fs.statSync(file).size;
+  if (size !== expected.size) return `${size} bytes where the package lists say ${expected.size}`;
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  const sha256 = hash.digest('hex');
+  return sha256 === expected.sha256 ? undefined : `SHA256 ${sha256} where the package lists say ${expected.sha256}`;
 }
 
 function bytesIn(dir: string): number {
@@ -134,16 +168,13 @@ function reportDownload(dir: string, name: string, expectedBytes: number | undef
   };
 }
 
-/** The .deb of name=version in the cache, downloaded with `apt-get download` if missing. */
-export async function downloadedPackage(name: string, version: string, onProgress?: OnProgress): Promise<string> {
-  const dir = cacheDir('debs');
-  const file = path.join(dir, debFileName(name, version));
-  if (fs.existsSync(file)) return file;
-  const expected = await expectedSize(name, version);
-  onProgress?.({ kind: 'step', text: `fetching ${name} ${version}${expected ? ` (${(expected / 1e6).toFixed(1)} MB)` : ''} with apt-get download` });
+/** Fetches name=version into `file` with `apt-get download`. */
+async function fetchDeb(name: string, version: string, file: string, expected: DebDigest | undefined, onProgress: OnProgress | undefined): Promise<void> {
+  const dir = path.dirname(file);
+  onProgress?.({ kind: 'step', text: `fetching ${name} ${version}${expected ? ` (${(expected.size / 1e6).toFixed(1)} MB)` : ''} with apt-get download` });
   // apt-get download writes into its cwd; a private temporary dir keeps half-downloads out of the cache.
   const tmp = fs.mkdtempSync(path.join(dir, '.download-'));
-  const endReport = reportDownload(tmp, name, expected, onProgress);
+  const endReport = reportDownload(tmp, name, expected?.size, onProgress);
   try {
     const result = await runProgram('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', `${name}=${version}`], {
       cwd: tmp,
@@ -159,7 +190,35 @@ export async function downloadedPackage(name: string, version: string, onProgres
     endReport();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  return file;
+}
+
+/**
+ * The .deb of name=version in the cache, checked against the package lists' size and SHA256, and
+ * downloaded with `apt-get download` if missing. `refetch` says why a cached copy must go (it did not
+ * unpack): it is removed and fetched again.
+ */
+async function checkedDeb(name: string, version: string, onProgress: OnProgress | undefined, refetch?: string): Promise<string> {
+  const file = path.join(cacheDir('debs'), debFileName(name, version));
+  const expected = await listedDigest(name, version);
+  let problem = refetch;
+  if (problem === undefined && fs.existsSync(file)) {
+    problem = await debMismatch(file, expected);
+    if (problem === undefined) return file;
+  }
+  if (problem !== undefined) {
+    onProgress?.({ kind: 'step', text: `${file} is corrupt (${problem}); fetching it again` });
+    fs.rmSync(file, { force: true });
+  }
+  await fetchDeb(name, version, file, expected, onProgress);
+  const fresh = await debMismatch(file, expected);
+  if (fresh === undefined) return file;
+  if (problem !== undefined) throw new CorruptPackage(file, `${file} is corrupt (${fresh}), fetched again after it was (${problem}); remove it and check the package source`);
+  return checkedDeb(name, version, onProgress, fresh);
+}
+
+/** The .deb of name=version in the cache, checked against the package lists and downloaded if missing. */
+export async function downloadedPackage(name: string, version: string, onProgress?: OnProgress): Promise<string> {
+  return checkedDeb(name, version, onProgress);
 }
 
 /** Unpacks a .deb's files into `into` (dpkg-deb -x). */
@@ -194,6 +253,22 @@ export function unpackedPackages(pattern: RegExp): Array<{ name: string; version
 export async function unpackedPackage(name: string, version: string, onProgress?: OnProgress): Promise<string> {
   const target = unpackedDir(name, version);
   if (fs.existsSync(target)) return target;
-  const deb = await downloadedPackage(name, version, onProgress);
-  return cachedDirectory(target, (tmp) => unpackDeb(deb, tmp, onProgress));
+  return cachedDirectory(target, async (tmp) => {
+    const deb = await downloadedPackage(name, version, onProgress);
+    try {
+      await unpackDeb(deb, tmp, onProgress);
+    } catch (error) {
+      if (!(error instanceof PackageError)) throw error;
+      // A .deb that matches the lists but does not unpack (or that the lists do not describe): once more.
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(tmp);
+      const again = await checkedDeb(name, version, onProgress, error.message);
+      try {
+        await unpackDeb(again, tmp, onProgress);
+      } catch (second) {
+        if (!(second instanceof PackageError)) throw second;
+        throw new CorruptPackage(again, `${again} does not unpack, even fetched again: ${second.message}`);
+      }
+    }
+  });
 }

@@ -58,3 +58,16 @@ export class BusyError extends Error {
     this.name = 'BusyError';
   }
 }
+
+/**
+ * Runs `action`; an error from it is thrown again as a TypeError (a RangeError stays one) with `where`
+ * in front of its message: for checks deep in a codec that do not know which argument they check.
+ */
+export function naming<T>(where: string, action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    const message = `${where}: ${(error as Error).message}`;
+    throw error instanceof RangeError ? new RangeError(message, { cause: error }) : new TypeError(message, { cause: error });
+  }
+}

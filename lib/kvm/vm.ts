@@ -1,6 +1,6 @@
 // A VM: memory slots, the in-kernel irqchip, GSI routing and irqfd, the kvmclock, vCPUs.
 import { checkExtension, type CapabilityName } from './caps';
-import { ClosedError } from './errors';
+import { ClosedError, naming } from './errors';
 import { EventFd } from './eventfd';
 import { viewOf, type Values } from './layout';
 import { IoctlRepeater, type RepeatedIoctl } from './ioctl-loop';
@@ -162,14 +162,7 @@ export class Vm implements Disposable {
     const bytes = new Uint8Array(flexHeader.size + routes.length * kvmIrqRoutingEntry.size);
     const view = viewOf(bytes);
     flexHeader.write(view, 0, { count: routes.length, flags: 0 });
-    routes.forEach((route: GsiRoute, i) => {
-      try {
-        writeRoute(view, flexHeader.size + i * kvmIrqRoutingEntry.size, route);
-      } catch (error) {
-        const message = `routes[${i}]: ${(error as Error).message}`;
-        throw error instanceof RangeError ? new RangeError(message, { cause: error }) : new TypeError(message, { cause: error });
-      }
-    });
+    routes.forEach((route: GsiRoute, i) => naming(`routes[${i}]`, () => writeRoute(view, flexHeader.size + i * kvmIrqRoutingEntry.size, route)));
     ioctl(this.open(), 'KVM_SET_GSI_ROUTING', bytes);
     this.routes = routes.map((route) => ({ ...route }));
   }

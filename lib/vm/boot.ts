@@ -6,10 +6,14 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
 import { EndMarkedStream } from './end-marker';
+import { onPath } from './host-tools';
 import { qemuProgram } from './qemu';
 
 export interface Sink {
   write(chunk: Buffer | string): unknown;
+  /** A stream's 'error' (EPIPE when its reader went away) stops the run: nobody reads the output. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 export interface BootSpec {
@@ -28,7 +32,7 @@ export interface BootSpec {
   onConsole?: (text: string) => void;
 }
 
-export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted';
+export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted' | 'outputClosed';
 
 export interface BootObservation {
   /** The command's exit status, from the end marker on its stdout port. */
@@ -51,10 +55,21 @@ const STDERR_GRACE_MS = 2000;
 /** QEMU's warnings about features TCG cannot emulate for the EPYC model: harmless, always there. */
 const HARMLESS_QEMU_WARNING = /TCG doesn't support requested feature/;
 
+/**
+ * The command line that runs `argv` with SIGKILL as its parent-death signal (setpriv, util-linux), so
+ * that QEMU dies with us however we die, SIGKILL included, when our exit handlers cannot run. The
+ * signal fires when the *thread* that forked it ends: Node spawns from its main thread, which lives as
+ * long as the process. Without setpriv (not Debian), QEMU is only stopped by our handlers.
+ */
+function tiedToUs(argv: readonly string[]): string[] {
+  return onPath('setpriv') ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : [...argv];
+}
+
 export function bootQemu(spec: BootSpec): Promise<BootObservation> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const qemu = spawn(qemuProgram(), spec.qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [program, ...args] = tiedToUs([qemuProgram(), ...spec.qemuArgs]);
+    const qemu = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let consoleText = '';
     let qemuStderr = '';
     let spawnError = '';
@@ -74,6 +89,9 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     for (const signal of signals) process.on(signal, onSignal);
     process.on('exit', onExit);
+    const onSinkError = (): void => stop('outputClosed');
+    const sinks = [spec.stdout, spec.stderr];
+    for (const sink of sinks) sink.on?.('error', onSinkError);
 
     qemu.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       spec.onConsole?.(chunk);
@@ -117,6 +135,8 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
       for (const timer of [overall, boot, grace]) clearTimeout(timer);
       for (const signal of signals) process.removeListener(signal, onSignal);
       process.removeListener('exit', onExit);
+      // A stream destroyed by its error emits no more: nothing is left to catch after this.
+      for (const sink of sinks) sink.removeListener?.('error', onSinkError);
       const status = stdout.ending;
       resolve({
         exitStatus: status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined,

@@ -29,9 +29,17 @@ export interface Limits {
   bootTimeoutMs: number;
 }
 
-/** The console's lines, without our init's start line (its nonce means nothing to a reader). */
+/** Terminal escape sequences (CSI, OSC, two-byte ESC x) and other control characters but tab. */
+const ESCAPE_SEQUENCE = /\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[ -/]*[0-~])?/g;
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/g;
+
+/**
+ * The console's lines as plain text (the tail is printed on the user's terminal: what the guest wrote
+ * there must not move its cursor or change its colours), without our init's start line (its nonce
+ * means nothing to a reader).
+ */
 function lines(text: string): string[] {
-  return text.split('\n').map((line) => line.replace(/\r$/, '')).filter((line) => !line.includes(START_MARKER));
+  return text.split('\n').map((line) => line.replace(ESCAPE_SEQUENCE, '').replace(CONTROL, '')).filter((line) => !line.includes(START_MARKER));
 }
 
 function tail(consoleLines: readonly string[]): string[] {
@@ -46,6 +54,7 @@ export function classify(seen: BootObservation, limits: Limits): Verdict {
   // The end marker came: the command finished, whatever happened afterwards.
   if (seen.exitStatus !== undefined) return verdict('exited', '');
   if (seen.stoppedFor === 'interrupted') return verdict('interrupted', 'interrupted; QEMU was stopped');
+  if (seen.stoppedFor === 'outputClosed') return verdict('outputClosed', "the command's output was closed by its reader; QEMU was stopped");
   if (seen.stoppedFor === 'timeout') return verdict('timeout', `the run passed its time limit of ${limits.timeoutMs / 1000} s; QEMU was stopped`);
 
   const when = seen.startedCommand ? 'while the command ran' : 'before the command started';

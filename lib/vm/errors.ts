@@ -17,6 +17,11 @@ export const vmExitStatus = {
   timeout: 124,
   /** We were interrupted (Ctrl-C, SIGTERM, SIGHUP): QEMU was stopped. */
   interrupted: 130,
+  /**
+   * The reader of the command's output went away (EPIPE: `kvm-xen vm -- ... | head`): QEMU was stopped.
+   * 141 = 128 + SIGPIPE, the status a Unix tool killed by SIGPIPE ends with, so shells treat it alike.
+   */
+  outputClosed: 141,
 } as const;
 
 export type VmFailure = keyof typeof vmExitStatus;

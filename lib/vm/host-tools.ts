@@ -19,7 +19,7 @@ function executable(file: string): boolean {
   }
 }
 
-function onPath(program: string): boolean {
+export function onPath(program: string): boolean {
   if (program.includes('/')) return executable(program);
   return (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && executable(path.join(dir, program)));
 }

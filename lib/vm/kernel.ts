@@ -1,10 +1,12 @@
 // Which kernel to boot: `debian` or `debian:VERSION` (lib/debian finds, fetches and unpacks it), a
 // bzImage file, or a built kernel tree. The result says where the image is and where each of its
 // modules is.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { debianKernel, debianKernelSpec, KernelNotFound, KVM_MODULES } from '../debian/kernel';
+import { CorruptPackage } from '../debian/packages';
 import type { OnProgress } from '../progress';
 import { VmError } from './errors';
 import { modinfo, moduleKey, readModule } from './modinfo';
@@ -64,7 +66,7 @@ async function debianKernelImage(version: string | undefined, onProgress: OnProg
   try {
     kernel = await debianKernel(version, onProgress);
   } catch (error) {
-    if (error instanceof KernelNotFound) throw new VmError('badKernel', error.message);
+    if (error instanceof KernelNotFound || error instanceof CorruptPackage) throw new VmError('badKernel', error.message);
     throw error;
   }
   checkBzImage(kernel.bzImage);
@@ -96,26 +98,77 @@ function vermagic(file: string): string {
   return modinfo(readModule(file), file).get('vermagic') ?? '';
 }
 
+/** A KVM module --kvm-modules takes, with what identifies its build. */
+export interface KvmModuleFile {
+  /** The module's name (kvm, kvm_amd, kvm_intel). */
+  name: string;
+  file: string;
+  /** The file's SHA-256, in hex. */
+  sha256: string;
+}
+
 /**
- * Replaces the kernel's own KVM modules with a directory's kvm.ko / kvm-amd.ko / kvm-intel.ko. Modules
- * built for another kernel are refused here, before a boot, with both kernels' names.
+ * Where --kvm-modules DIR's modules may be, not searched deeper: DIR itself (what build-kvm writes), or
+ * DIR/arch/x86/kvm (a built kernel tree).
  */
-export function withKvmModules(kernel: KernelImage, dir: string): KernelImage {
+const KVM_MODULE_PLACES = ['.', path.join('arch', 'x86', 'kvm')];
+const MODULE_SUFFIXES = ['.ko', '.ko.xz'];
+
+/** The KVM modules of one place: refuses two files for one module (kvm.ko and kvm.ko.xz). */
+function kvmModulesIn(dir: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const module of KVM_MODULES) {
+    const files = MODULE_SUFFIXES.map((suffix) => path.join(dir, `${module}${suffix}`)).filter((file) => fs.existsSync(file));
+    if (files.length > 1) throw new VmError('usage', `--kvm-modules: both ${files.join(' and ')} are there; keep one`);
+    if (files[0]) found.set(moduleKey(path.basename(files[0])), files[0]);
+  }
+  return found;
+}
+
+/** Subdirectories of `dir` with a kvm.ko of their own: what the user may have meant. */
+function kvmSubdirectories(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && MODULE_SUFFIXES.some((suffix) => fs.existsSync(path.join(dir, entry.name, `kvm${suffix}`))))
+    .map((entry) => path.join(dir, entry.name));
+}
+
+/**
+ * The KVM modules of --kvm-modules DIR: kvm.ko (required), kvm-amd.ko, kvm-intel.ko (or .ko.xz), from
+ * DIR itself or DIR/arch/x86/kvm. Refuses modules in both places, or none, naming the files.
+ */
+export function kvmModuleFiles(dir: string): KvmModuleFile[] {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new VmError('badKernel', `--kvm-modules ${dir} is not a directory`);
-  const found = indexModules(dir);
-  const kvm = KVM_MODULES.map(moduleKey).filter((name) => found.has(name));
-  if (!kvm.includes('kvm')) throw new VmError('badKernel', `--kvm-modules ${dir} has no kvm.ko`);
+  const places = KVM_MODULE_PLACES.map((place) => ({ dir: path.join(dir, place), modules: kvmModulesIn(path.join(dir, place)) }))
+    .filter((place) => place.modules.size > 0);
+  if (places.length > 1) {
+    throw new VmError('usage', `--kvm-modules ${dir} is ambiguous: it has KVM modules both in ${places.map((place) => place.dir).join(' and in ')}; name the one directory`);
+  }
+  const modules = places[0]?.modules;
+  if (!modules?.has('kvm')) {
+    const looked = KVM_MODULE_PLACES.map((place) => path.join(dir, place, 'kvm.ko')).join(' or ');
+    const hint = kvmSubdirectories(dir);
+    throw new VmError('badKernel', `--kvm-modules ${dir} has no kvm.ko (looked for ${looked}, or .ko.xz)${hint.length ? `; these directories have one: ${hint.join(', ')}` : ''}`);
+  }
+  return [...modules].map(([name, file]) => ({ name, file, sha256: crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex') }));
+}
+
+/**
+ * Replaces the kernel's own KVM modules with --kvm-modules DIR's (kvmModuleFiles). Modules built for
+ * another kernel are refused here, before a boot, with both kernels' names.
+ */
+export function withKvmModules(kernel: KernelImage, dir: string): KernelImage & { kvmModules: KvmModuleFile[] } {
+  const kvm = kvmModuleFiles(dir);
   const own = kernel.modules.get('kvm');
   if (own) {
     const expected = vermagic(own);
-    for (const name of kvm) {
-      const theirs = vermagic(found.get(name)!);
+    for (const { file } of kvm) {
+      const theirs = vermagic(file);
       if (theirs !== expected) {
-        throw new VmError('badKernel', `${found.get(name)} was built for "${theirs.trim()}", but the kernel (${kernel.description}) is "${expected.trim()}"`);
+        throw new VmError('badKernel', `${file} was built for "${theirs.trim()}", but the kernel (${kernel.description}) is "${expected.trim()}"`);
       }
     }
   }
   const modules = new Map(kernel.modules);
-  for (const name of kvm) modules.set(name, found.get(name)!);
-  return { ...kernel, description: `${kernel.description} with KVM modules from ${path.resolve(dir)}`, modules };
+  for (const { name, file } of kvm) modules.set(name, file);
+  return { ...kernel, description: `${kernel.description} with KVM modules from ${path.resolve(dir)}`, modules, kvmModules: kvm };
 }

@@ -3,7 +3,6 @@
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import { DEFAULT_KERNEL } from '../debian/kernel';
@@ -17,6 +16,7 @@ import { ensureHostTools } from './host-tools';
 import { baseInitramfs, runArchive } from './initramfs';
 import { resolveKernel, withKvmModules, type KernelImage } from './kernel';
 import { qemuArgs, resolveAccel, type Accel } from './qemu';
+import { makeRunDir, removeStaleRunDirs } from './run-dir';
 
 export type { VmOutcome } from './classify';
 export type { Sink } from './boot';
@@ -84,6 +84,13 @@ function guestEnvironment(extra: Readonly<Record<string, string>>): Record<strin
     HOME: '/tmp',
     TERM: process.env['TERM'] ?? 'dumb',
     KVM_XEN_IN_VM: '1',
+    // npm and npx would write their cache into the read-only host home and wait on the registry the
+    // guest cannot reach: a cache in the scratch /tmp, offline, no update or funding checks.
+    npm_config_cache: '/tmp/.npm',
+    npm_config_offline: 'true',
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+    npm_config_audit: 'false',
     ...extra,
   };
 }
@@ -109,7 +116,11 @@ interface BootPlan {
 /** The kernel (fetched and unpacked if need be) with the KVM modules asked for, and its cached initramfs. */
 export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModules' | 'onProgress'>): Promise<KernelImage & { baseInitrd: string }> {
   let kernel = await resolveKernel(options.kernel ?? DEFAULT_KERNEL, options.onProgress);
-  if (options.kvmModules) kernel = withKvmModules(kernel, options.kvmModules);
+  if (options.kvmModules) {
+    const replaced = withKvmModules(kernel, options.kvmModules);
+    options.onProgress?.({ kind: 'kvmModules', modules: replaced.kvmModules });
+    kernel = replaced;
+  }
   return { ...kernel, baseInitrd: baseInitramfs(kernel, options.onProgress) };
 }
 
@@ -123,6 +134,7 @@ async function plan(request: RunRequest): Promise<BootPlan> {
 
 export async function runInVm(request: RunRequest): Promise<VmResult> {
   const started = Date.now();
+  removeStaleRunDirs();
   let bootPlan: BootPlan;
   try {
     bootPlan = await plan(request);
@@ -143,7 +155,7 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
 
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
 async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-vm-'));
+  const dir = makeRunDir();
   try {
     const nonce = crypto.randomBytes(16).toString('hex');
     const script = commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(request.env ?? {}) });

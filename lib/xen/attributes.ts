@@ -5,6 +5,7 @@
 // attribute cannot be sent to the VM fd (nor the other way round). Rows are in the order a restore sets
 // them.
 import type { XenHvmFlag } from '../kvm/caps';
+import { naming } from '../kvm/errors';
 import { viewOf, type Values } from '../kvm/layout';
 import { hvmAttrType, kvmXenHvmAttr, kvmXenVcpuAttr, vcpuAttrType, XEN_INVALID_GPA } from './uapi';
 
@@ -214,25 +215,15 @@ function rowOf<Table extends Readonly<Record<string, AttributeRow>>, N extends k
   return table[name];
 }
 
-/** A bad value as a TypeError/RangeError that names the attribute (the codecs and layouts do not know it). */
-function encodeNamed<T>(kind: string, name: string, encode: () => T): T {
-  try {
-    return encode();
-  } catch (error) {
-    const message = `Xen ${kind} attribute ${name}: ${(error as Error).message}`;
-    throw error instanceof RangeError ? new RangeError(message, { cause: error }) : new TypeError(message, { cause: error });
-  }
-}
-
 /** The bytes of a kvm_xen_hvm_attr for SET (also what a racing ioctl loop repeats). */
 export function encodeHvmAttr<N extends HvmAttributeName>(name: N, value: HvmAttributeValue<N>): Uint8Array {
   const codec = hvmAttribute(name) as unknown as Codec<HvmFields, HvmAttributeValue<N>>;
-  return encodeNamed('VM', name, () => kvmXenHvmAttr.encode({ type: codec.type, ...codec.encode(value) }));
+  return naming(`Xen VM attribute ${name}`, () => kvmXenHvmAttr.encode({ type: codec.type, ...codec.encode(value) }));
 }
 
 export function encodeVcpuAttr<N extends VcpuAttributeName>(name: N, value: VcpuAttributeValue<N>): Uint8Array {
   const codec = vcpuAttribute(name) as unknown as Codec<VcpuFields, VcpuAttributeValue<N>>;
-  return encodeNamed('vCPU', name, () => kvmXenVcpuAttr.encode({ type: codec.type, ...codec.encode(value) }));
+  return naming(`Xen vCPU attribute ${name}`, () => kvmXenVcpuAttr.encode({ type: codec.type, ...codec.encode(value) }));
 }
 
 /** The bytes of a kvm_xen_hvm_attr for GET: the type only, KVM fills the rest. */

@@ -1,5 +1,6 @@
 // Running the CLI and VM commands from tests, capturing output.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 
 import { cliPath } from '../../bin/suite-in-vm';
 import { projectRoot } from '../../lib/paths';
@@ -20,9 +21,9 @@ export interface RunningCli {
 }
 
 /** Starts `kvm-xen ...args` as a child process, to watch or signal it while it runs. */
-export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): RunningCli {
+export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunningCli {
   const started = Date.now();
-  const child = spawn(process.execPath, [cliPath(), ...args], { cwd: projectRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cliPath(), ...args], { cwd: options.cwd ?? projectRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];
@@ -43,6 +44,20 @@ export function startCli(args: readonly string[], options: { env?: NodeJS.Proces
 }
 
 /** Runs `kvm-xen ...args` as a child process. */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliRun> {
   return startCli(args, options).done;
+}
+
+/** The pids of the processes whose command line mentions `text` (QEMU's names its run directory). */
+export function processesMentioning(text: string): number[] {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(text)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
