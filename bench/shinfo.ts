@@ -6,6 +6,7 @@
 //   node dist/bench/shinfo.js [ROUNDS]
 import path from 'node:path';
 
+import { DEFAULT_KERNEL } from '../lib/debian/kernel';
 import { resolveKernel, runInVm } from '../lib/vm';
 import { projectRoot } from '../lib/paths';
 import { upstreamShinfoTestForGuest } from '../lib/kbuild';
@@ -22,14 +23,15 @@ export interface ShinfoBench {
 }
 
 export async function benchShinfo(rounds = 5): Promise<ShinfoBench> {
-  const kernel = await resolveKernel('debian');
+  const kernel = await resolveKernel(DEFAULT_KERNEL);
   if (!kernel.debianVersion) throw new Error('the default kernel should be a Debian one');
   const cTest = await upstreamShinfoTestForGuest(kernel.debianVersion);
   let output = '';
   const result = await runInVm({
-    kernel: 'debian',
+    kernel: DEFAULT_KERNEL,
     command: [process.execPath, path.join(projectRoot, 'dist', 'bench', 'shinfo-in-vm.js'), cTest, String(rounds)],
     output: { write: (chunk) => { output += chunk.toString(); } },
+    errorOutput: process.stderr,
   });
   if (result.status !== 0) throw new Error(`the benchmark run failed (${result.message || `status ${result.status}`}):\n${output}`);
   const { c, ported } = JSON.parse(output.trim().split('\n').pop()!) as { c: Array<{ testMs: number }>; ported: Array<{ testMs: number; wallMs: number }> };

@@ -11,6 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 
 import { projectRoot } from '../lib/paths';
+import { DEFAULT_KERNEL } from '../lib/debian/kernel';
 import { resolveKernel, type KernelImage } from '../lib/vm';
 import { cpioArchive, type CpioEntry } from '../lib/vm/cpio';
 import { readModule } from '../lib/vm/modinfo';
@@ -67,7 +68,7 @@ function timed(command: string, args: string[], env: NodeJS.ProcessEnv = process
 }
 
 export async function benchVmBoot(rounds = 7): Promise<BootBench> {
-  const kernel = await resolveKernel('debian');
+  const kernel = await resolveKernel(DEFAULT_KERNEL);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-bench-'));
   try {
     const initrd = path.join(dir, 'initrd.gz');

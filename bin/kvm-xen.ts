@@ -1,5 +1,12 @@
 #!/usr/bin/env node
-// The kvm-xen command line: one verb per file under bin/commands/.
+// The kvm-xen command line: one verb per file under bin/commands/. `--help`, option errors and the
+// library's errors are handled here, once for every verb.
+import { BuildError } from '../lib/kbuild';
+import { KernelNotFound } from '../lib/debian/kernel';
+import { PackageError } from '../lib/debian/packages';
+import { KvmError } from '../lib/kvm';
+import { ProgramError } from '../lib/process';
+import { VmError, vmExitStatus } from '../lib/vm';
 import { type Command, isUsageError } from './commands/command';
 import { commands } from './commands';
 
@@ -8,6 +15,21 @@ function usage(): string {
   for (const [name, command] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${command.summary}`);
   lines.push('', "Run 'kvm-xen <command> --help' for a command's options.");
   return lines.join('\n');
+}
+
+/** Asks for help: --help or -h among the verb's own arguments (not in a command after `--`). */
+function wantsHelp(argv: readonly string[]): boolean {
+  const dash = argv.indexOf('--');
+  const own = dash >= 0 ? argv.slice(0, dash) : argv;
+  return own.includes('--help') || own.includes('-h');
+}
+
+/** The exit status for an error the library reports by design (a refusal, a failed build); else undefined. */
+function failureStatus(error: unknown): number | undefined {
+  if (error instanceof VmError) return error.status;
+  if (error instanceof KernelNotFound) return vmExitStatus.badKernel;
+  if (error instanceof BuildError || error instanceof PackageError || error instanceof ProgramError || error instanceof KvmError) return 1;
+  return undefined;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -21,12 +43,21 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`kvm-xen: unknown command '${verb}'\n${usage()}\n`);
     return 64;
   }
+  if (wantsHelp(rest)) {
+    process.stdout.write(`${command.usage}\n`);
+    return 0;
+  }
   try {
     return await command.run(rest);
   } catch (error) {
-    if (!isUsageError(error)) throw error;
-    process.stderr.write(`kvm-xen ${verb}: ${error.message}\n${command.usage}\n`);
-    return 64;
+    if (isUsageError(error)) {
+      process.stderr.write(`kvm-xen ${verb}: ${error.message}\n${command.usage}\n`);
+      return 64;
+    }
+    const status = failureStatus(error);
+    if (status === undefined) throw error;
+    process.stderr.write(`kvm-xen ${verb}: ${(error as Error).message}\n`);
+    return status;
   }
 }
 

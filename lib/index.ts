@@ -4,3 +4,5 @@ export * from './guest';
 export * from './xen';
 export * from './vm';
 export { buildKvmModules, BuildError, KVM_MODULES, type BuildOptions, type BuiltModules } from './kbuild';
+export { DEFAULT_KERNEL } from './debian/kernel';
+export type { OnProgress, ProgressEvent } from './progress';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import t from 'tap';
 
 import { checkpatch, checkpatchTree } from '../lib/kbuild';
-import { runProgram } from '../lib/debian/packages';
+import { runProgram } from '../lib/process';
 import { projectRoot } from '../lib/paths';
 import { resolveKernel } from '../lib/vm';
 

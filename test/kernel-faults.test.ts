@@ -59,6 +59,7 @@ t.test('each fault injected into KVM\'s Xen code: the port and the C test agree'
     timeoutMs: 900000,
     command: [process.execPath, path.join(__dirname, 'kernel-faults', 'in-vm.js'), cTest, ...FAULTS.map((f) => String(f.fault))],
     output: { write: (chunk) => { output += chunk.toString(); } },
+    errorOutput: process.stderr,
   });
   if (!t.equal(result.status, 0, `the in-VM driver ran (${result.message})`)) t.comment(output.slice(-2000));
   const runs = new Map(output.split('\n').filter((line) => line.startsWith('{')).map((line) => {

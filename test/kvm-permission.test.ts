@@ -6,7 +6,7 @@ import fs from 'node:fs';
 
 import t from 'tap';
 
-import { cliPath } from '../lib/vm';
+import { cliPath } from '../bin/suite-in-vm';
 import { projectRoot } from '../lib/paths';
 import { selftests } from '../selftests/suite';
 

@@ -8,7 +8,8 @@ import type { BootObservation } from '../lib/vm/boot';
 import { classify } from '../lib/vm/classify';
 import { EndMarkedStream, endMarker } from '../lib/vm/end-marker';
 import { commandScript } from '../lib/vm/guest-init';
-import { parseVmArgs, VmError, vmExitStatus } from '../lib/vm';
+import { parseVmArgs } from '../bin/vm-flags';
+import { VmError, vmExitStatus } from '../lib/vm';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 

@@ -1,4 +1,5 @@
-// What every CLI verb provides. run() returns the process exit status.
+// What every CLI verb provides. run() returns the process exit status; the dispatcher (bin/kvm-xen.ts)
+// answers --help, and reports option errors and the library's errors, for every verb.
 export interface Command {
   readonly summary: string;
   /** The verb's --help text; also printed under a usage error. */

@@ -1,21 +1,23 @@
 // kvm-xen compare: the suite on two kernels (or one kernel with and without your KVM modules), one table.
-import { runSuiteInVm, reportVmResult, applyVmFlag, VmError, vmOptionsHelp, type VmOptions } from '../../lib/vm';
 import { compareRuns, formatComparison, isRegression } from '../../lib/tap/compare';
 import { parseTap } from '../../lib/tap/parse';
+import { VmError, type VmOptions } from '../../lib/vm';
+import { printProgress, reportVmResult } from '../progress';
+import { runSuiteInVm } from '../suite-in-vm';
+import { applyVmFlag, vmOptionsHelp } from '../vm-flags';
 import type { Command } from './command';
+import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 
 const usage = `usage: kvm-xen compare --kernel A [--kvm-modules DIR] --kernel B [--kvm-modules DIR] [VM OPTIONS] [-- TEST ARGS]
 
 Runs the selftest suite on A and on B and prints each test and stage with its result on both,
 differences first. Exit status 1 when B fails something A passes (a regression), else 0.
 Each --kvm-modules applies to the --kernel before it; other VM options apply to both.
+${jsonOptionHelp}
 
 ${vmOptionsHelp}`;
 
-interface Side {
-  kernel: string;
-  kvmModules?: string;
-}
+type Side = Pick<VmOptions, 'kernel' | 'kvmModules'> & { kernel: string };
 
 function describe(side: Side): string {
   return side.kvmModules ? `${side.kernel} with KVM modules from ${side.kvmModules}` : side.kernel;
@@ -30,14 +32,13 @@ function parse(argv: readonly string[]): { sides: Side[]; common: VmOptions; tes
   for (let i = 0; i < own.length; i++) {
     const flag = own[i]!;
     if (flag === '--kernel') {
-      const kernel = own[++i];
-      if (!kernel) throw new VmError('usage', '--kernel needs a value');
-      sides.push({ kernel });
+      const side: VmOptions = {};
+      applyVmFlag(side, flag, own[++i]);
+      sides.push(side as Side);
     } else if (flag === '--kvm-modules') {
-      const dir = own[++i];
       const side = sides[sides.length - 1];
-      if (!dir || !side) throw new VmError('usage', '--kvm-modules needs a value and comes after the --kernel it applies to');
-      side.kvmModules = dir;
+      if (!side) throw new VmError('usage', '--kvm-modules comes after the --kernel it applies to');
+      applyVmFlag(side, flag, own[++i]);
     } else if (flag === '--verbose') {
       applyVmFlag(common, flag, undefined);
     } else if (!applyVmFlag(common, flag, own[++i])) {
@@ -52,32 +53,28 @@ export const compare: Command = {
   summary: 'run the suite on two kernels (or module sets) and print a per-stage diff; exit 1 on a regression',
   usage,
   async run(argv) {
-    if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
+    const { file: jsonFile, rest } = takeJsonOption(argv);
+    const { sides, common, testArgs } = parse(rest);
+    const onProgress = printProgress();
+    const docs = [];
+    const reports = [];
+    for (const [index, side] of sides.entries()) {
+      process.stderr.write(`kvm-xen compare: running the suite on ${'AB'[index]}: ${describe(side)}\n`);
+      const recording = new SuiteRecording();
+      const result = await runSuiteInVm({ ...common, ...side, onProgress }, testArgs, {
+        output: recording.sink(),
+        errorOutput: process.stderr,
+        onRetry: () => recording.reset(),
+      });
+      if (result.outcome !== 'exited') return reportVmResult(result);
+      docs.push(parseTap(recording.lines.output));
+      if (jsonFile) reports.push(recording.report({ kernel: result.kernel, kernelSpec: side.kernel, kvmModules: side.kvmModules, environment: 'a QEMU guest booted by kvm-xen' }));
     }
-    try {
-      const { sides, common, testArgs } = parse(argv);
-      const docs = [];
-      for (const [index, side] of sides.entries()) {
-        process.stderr.write(`kvm-xen compare: running the suite on ${'AB'[index]}: ${describe(side)}\n`);
-        let text = '';
-        const result = await runSuiteInVm({ ...common, kernel: side.kernel, ...(side.kvmModules ? { kvmModules: side.kvmModules } : {}) }, testArgs, {
-          output: { write: (chunk) => { text += chunk.toString(); } },
-          onRetry: () => { text = ''; },
-        });
-        if (result.outcome !== 'exited') return reportVmResult(result);
-        docs.push(parseTap(text));
-      }
-      const rows = compareRuns(docs[0]!, docs[1]!);
-      process.stdout.write(formatComparison(rows, describe(sides[0]!), describe(sides[1]!)));
-      const regressions = rows.filter(isRegression).length;
-      process.stdout.write(regressions ? `${regressions} regression(s): B fails what A passes\n` : 'no regressions\n');
-      return regressions ? 1 : 0;
-    } catch (error) {
-      if (!(error instanceof VmError)) throw error;
-      process.stderr.write(`kvm-xen compare: ${error.message}\n`);
-      return error.status;
-    }
+    if (jsonFile) writeKcidbJson(jsonFile, reports);
+    const rows = compareRuns(docs[0]!, docs[1]!);
+    process.stdout.write(formatComparison(rows, describe(sides[0]!), describe(sides[1]!)));
+    const regressions = rows.filter(isRegression).length;
+    process.stdout.write(regressions ? `${regressions} regression(s): B fails what A passes\n` : 'no regressions\n');
+    return regressions ? 1 : 0;
   },
 };

@@ -2,7 +2,7 @@
 // values, and KVM_CAP_XEN_HVM decoded into its flags.
 import { parseArgs } from 'node:util';
 
-import { capabilities, type CapabilityName, Kvm, KvmError, type XenHvmCaps, type XenHvmFlag, xenHvmFlags } from '../../lib/kvm';
+import { capabilities, type CapabilityName, Kvm, type XenHvmCaps, type XenHvmFlag, xenHvmFlags } from '../../lib/kvm';
 import type { Command } from './command';
 
 const usage = `usage: kvm-xen info [--device PATH] [--json]
@@ -66,25 +66,15 @@ export const info: Command = {
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
-      options: { device: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { device: { type: 'string' }, json: { type: 'boolean' } },
     });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
-    const device = values.device ?? '/dev/kvm';
+    // A KvmError (no such device, not KVM) is reported by the dispatcher: exit status 1.
+    const kvm = Kvm.open(values.device ?? '/dev/kvm');
     let details: KvmInfo;
     try {
-      const kvm = Kvm.open(device);
-      try {
-        details = readKvmInfo(kvm);
-      } finally {
-        kvm.close();
-      }
-    } catch (error) {
-      if (!(error instanceof KvmError)) throw error;
-      process.stderr.write(`kvm-xen info: ${error.message}\n`);
-      return 1;
+      details = readKvmInfo(kvm);
+    } finally {
+      kvm.close();
     }
     process.stdout.write(values.json ? `${JSON.stringify(details, null, 2)}\n` : `${formatKvmInfo(details)}\n`);
     return 0;

@@ -2,7 +2,8 @@
 // first `kvm-xen vm` or `test --vm` boots at once (and needs no network).
 import { parseArgs } from 'node:util';
 
-import { ensureHostTools, prepareKernel, RUNNER_PACKAGES, VmError } from '../../lib/vm';
+import { ensureHostTools, prepareKernel, RUNNER_PACKAGES } from '../../lib/vm';
+import { printProgress } from '../progress';
 import type { Command } from './command';
 
 const usage = `usage: kvm-xen setup [--kernel K] [--kvm-modules DIR]
@@ -16,20 +17,15 @@ export const setup: Command = {
   summary: `install the VM runner's host packages and fetch the default kernel`,
   usage,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: { kernel: { type: 'string' }, 'kvm-modules': { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
-    try {
-      await ensureHostTools();
-      const kernel = await prepareKernel({ kernel: values.kernel ?? 'debian', ...(values['kvm-modules'] ? { kvmModules: values['kvm-modules'] } : {}) });
-      process.stdout.write(`kvm-xen setup: ready: QEMU, busybox and xz are installed; kernel ${kernel.description} is cached with its initramfs\n`);
-      return 0;
-    } catch (error) {
-      if (!(error instanceof VmError)) throw error;
-      process.stderr.write(`kvm-xen setup: ${error.message}\n`);
-      return error.status;
-    }
+    const { values } = parseArgs({ args: argv, options: { kernel: { type: 'string' }, 'kvm-modules': { type: 'string' } } });
+    const onProgress = printProgress();
+    await ensureHostTools(onProgress);
+    const kernel = await prepareKernel({
+      ...(values.kernel ? { kernel: values.kernel } : {}),
+      ...(values['kvm-modules'] ? { kvmModules: values['kvm-modules'] } : {}),
+      onProgress,
+    });
+    process.stdout.write(`kvm-xen setup: ready: QEMU, busybox and xz are installed; kernel ${kernel.description} is cached with its initramfs\n`);
+    return 0;
   },
 };

@@ -2,9 +2,12 @@
 // kernel. KTAP v1 out; exit 0 pass / 1 fail / 4 all skipped.
 import { parseArgs } from 'node:util';
 
-import { parseVmArgs, reportVmResult, runSuiteInVm, VmError } from '../../lib/vm';
 import { runSuite, selftests } from '../../selftests/suite';
+import { printProgress, reportVmResult } from '../progress';
+import { runSuiteInVm } from '../suite-in-vm';
+import { parseVmArgs } from '../vm-flags';
 import type { Command } from './command';
+import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 
 const usage = `usage: kvm-xen test [--strict] [--verbose] [--list] [NAME...]
        kvm-xen test --vm [VM OPTIONS] [--strict] [NAME...]
@@ -16,13 +19,15 @@ failed, 4 everything skipped (the kernel lacks what the tests need).
   --verbose   the tests' progress messages, as KTAP diagnostic lines
   --list      list the selftests and exit
   --repeat N  run the suite N times and print per-stage pass/fail counts (flaky stages show up)
-  --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)`;
+  --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)
+${jsonOptionHelp}`;
 
 export const test: Command = {
   summary: 'run the selftest suite (KTAP v1; exit 0/1/4), here or in a booted kernel (--vm)',
   usage,
-  async run(argv) {
-    if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'));
+  async run(allArgs) {
+    const { file: jsonFile, rest: argv } = takeJsonOption(allArgs);
+    if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'), jsonFile);
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
@@ -31,13 +36,8 @@ export const test: Command = {
         verbose: { type: 'boolean', short: 'v' },
         list: { type: 'boolean' },
         repeat: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
     });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
     if (values.list) {
       for (const entry of selftests) process.stdout.write(`${entry.name.padEnd(24)} ${entry.summary}\n`);
       return 0;
@@ -47,18 +47,21 @@ export const test: Command = {
       process.stderr.write('kvm-xen test: --repeat needs a positive integer\n');
       return 64;
     }
-    return runSuite({ only: positionals, strict: values.strict ?? false, verbose: values.verbose ?? false, repeat });
+    const recording = jsonFile === undefined ? undefined : new SuiteRecording();
+    const status = await runSuite({ only: positionals, strict: values.strict ?? false, verbose: values.verbose ?? false, repeat, ...(recording ? { out: recording.sink(process.stdout) } : {}) });
+    if (recording) writeKcidbJson(jsonFile!, [recording.report({ kernel: undefined, environment: "this machine's /dev/kvm" })]);
+    return status;
   },
 };
 
 /** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside. */
-async function runInVmMode(argv: string[]): Promise<number> {
-  try {
-    const { options, rest } = parseVmArgs(argv);
-    return reportVmResult(await runSuiteInVm(options, rest));
-  } catch (error) {
-    if (!(error instanceof VmError)) throw error;
-    process.stderr.write(`kvm-xen test: ${error.message}\n`);
-    return error.status;
+async function runInVmMode(argv: string[], jsonFile: string | undefined): Promise<number> {
+  const { options, rest } = parseVmArgs(argv);
+  const recording = jsonFile === undefined ? undefined : new SuiteRecording();
+  const output = recording ? recording.sink(process.stdout) : process.stdout;
+  const result = await runSuiteInVm({ ...options, onProgress: printProgress() }, rest, { output, errorOutput: process.stderr, ...(recording ? { onRetry: () => recording.reset() } : {}) });
+  if (recording && result.outcome === 'exited') {
+    writeKcidbJson(jsonFile!, [recording.report({ kernel: result.kernel, kernelSpec: options.kernel, kvmModules: options.kvmModules, environment: 'a QEMU guest booted by kvm-xen' })]);
   }
+  return reportVmResult(result);
 }

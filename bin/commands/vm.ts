@@ -1,5 +1,7 @@
 // kvm-xen vm: boot a kernel in QEMU and run one command inside; exit with its status.
-import { parseVmArgs, reportVmResult, runInVm, VmError, vmExitStatus, vmOptionsHelp } from '../../lib/vm';
+import { runInVm, VmError, vmExitStatus } from '../../lib/vm';
+import { printProgress, reportVmResult } from '../progress';
+import { parseVmArgs, vmOptionsHelp } from '../vm-flags';
 import type { Command } from './command';
 
 const usage = `usage: kvm-xen vm [VM OPTIONS] -- CMD [ARGS...]
@@ -23,19 +25,9 @@ export const vm: Command = {
   summary: 'boot a kernel in QEMU (nested KVM) and run a command inside it',
   usage,
   async run(argv) {
-    if (argv[0] === '--help' || argv[0] === '-h') {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
-    try {
-      const { options, rest, command } = parseVmArgs(argv);
-      if (rest.length > 0) throw new VmError('usage', `unknown option ${rest[0]} (the command goes after --)`);
-      if (!command || command.length === 0) throw new VmError('usage', 'no command: kvm-xen vm [VM OPTIONS] -- CMD [ARGS...]');
-      return reportVmResult(await runInVm({ ...options, command }));
-    } catch (error) {
-      if (!(error instanceof VmError)) throw error;
-      process.stderr.write(`kvm-xen vm: ${error.message}\n`);
-      return error.status;
-    }
+    const { options, rest, command } = parseVmArgs(argv);
+    if (rest.length > 0) throw new VmError('usage', `unknown option ${rest[0]} (the command goes after --)`);
+    if (!command || command.length === 0) throw new VmError('usage', 'no command: kvm-xen vm [VM OPTIONS] -- CMD [ARGS...]');
+    return reportVmResult(await runInVm({ ...options, command, output: process.stdout, errorOutput: process.stderr, onProgress: printProgress() }));
   },
 };

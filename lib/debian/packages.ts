@@ -1,14 +1,15 @@
 // Debian packages without installing them: find versions with apt-cache, fetch .deb files with
-// `apt-get download` into the cache (progress on stderr), unpack them once with `dpkg-deb -x`. A
-// second use of the same package and version needs no network.
+// `apt-get download` into the cache (progress to the caller's onProgress), unpack them once with
+// `dpkg-deb -x`. A second use of the same package and version needs no network.
 //
 //   const version = await newestVersion('linux-source-6.12');
 //   const root = await unpackedPackage('linux-source-6.12', version);   // a directory
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
+import { runProgram } from '../process';
+import type { OnProgress } from '../progress';
 
 export class PackageError extends Error {
   constructor(message: string) {
@@ -17,31 +18,9 @@ export class PackageError extends Error {
   }
 }
 
-interface RunResult {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a program without a shell; `passThrough` streams its stderr to ours (progress). */
 /** A Debian version (6.12.117-1~deb12u1, maybe with an epoch) as one safe directory name. */
 export function versionDirName(version: string): string {
   return version.replace(/[:/~]/g, '_');
-}
-
-export function runProgram(program: string, args: readonly string[], options: { cwd?: string; passThrough?: boolean } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      if (options.passThrough) process.stderr.write(chunk);
-    });
-    child.on('error', (error) => reject(new PackageError(`cannot run ${program}: ${error.message}`)));
-    child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
-  });
 }
 
 /** Orders Debian version strings (dpkg's rules) by asking dpkg itself. */
@@ -141,53 +120,53 @@ function bytesIn(dir: string): number {
   return total;
 }
 
-/**
- * Shows a download's progress on stderr while apt-get fills `dir`: one line redrawn on a terminal,
- * a line per quarter otherwise (CI logs). Returns the function that stops it.
- */
-function showProgress(dir: string, label: string, expected: number | undefined): () => void {
-  const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
-  const tty = process.stderr.isTTY === true;
-  let reported = 0;
-  const timer = setInterval(() => {
-    const bytes = bytesIn(dir);
-    const share = expected ? Math.min(1, bytes / expected) : undefined;
-    const text = `kvm-xen: fetching ${label}: ${mb(bytes)}${expected ? ` of ${mb(expected)}` : ''} MB${share === undefined ? '' : ` (${Math.floor(share * 100)}%)`}`;
-    if (tty) process.stderr.write(`\r${text}\x1b[K`);
-    else if (share !== undefined && share >= reported + 0.25) {
-      reported = Math.floor(share * 4) / 4;
-      process.stderr.write(`${text}\n`);
-    }
-  }, 250);
+/** Reports a download's progress while apt-get fills `dir`; returns the function that ends it. */
+function reportDownload(dir: string, name: string, expectedBytes: number | undefined, onProgress: OnProgress | undefined): () => void {
+  if (!onProgress) return () => undefined;
+  const report = (done: boolean): void => onProgress({ kind: 'download', name, bytes: bytesIn(dir), expectedBytes, done });
+  const timer = setInterval(() => report(false), 250);
+  let ended = false;
   return () => {
+    if (ended) return;
+    ended = true;
     clearInterval(timer);
-    if (tty) process.stderr.write('\n');
+    report(true);
   };
 }
 
 /** The .deb of name=version in the cache, downloaded with `apt-get download` if missing. */
-export async function downloadedPackage(name: string, version: string): Promise<string> {
+export async function downloadedPackage(name: string, version: string, onProgress?: OnProgress): Promise<string> {
   const dir = cacheDir('debs');
   const file = path.join(dir, debFileName(name, version));
   if (fs.existsSync(file)) return file;
   const expected = await expectedSize(name, version);
-  process.stderr.write(`kvm-xen: fetching ${name} ${version}${expected ? ` (${(expected / 1e6).toFixed(1)} MB)` : ''} with apt-get download\n`);
+  onProgress?.({ kind: 'step', text: `fetching ${name} ${version}${expected ? ` (${(expected / 1e6).toFixed(1)} MB)` : ''} with apt-get download` });
   // apt-get download writes into its cwd; a private temporary dir keeps half-downloads out of the cache.
   const tmp = fs.mkdtempSync(path.join(dir, '.download-'));
-  const stopProgress = showProgress(tmp, name, expected);
+  const endReport = reportDownload(tmp, name, expected, onProgress);
   try {
-    const result = await runProgram('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', `${name}=${version}`], { cwd: tmp, passThrough: true });
-    stopProgress();
+    const result = await runProgram('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', `${name}=${version}`], {
+      cwd: tmp,
+      ...(onProgress ? { onStderr: (text: string) => onProgress({ kind: 'toolOutput', text }) } : {}),
+    });
+    endReport();
     const fetched = fs.readdirSync(tmp).find((entry) => entry.endsWith('.deb'));
     if (result.status !== 0 || !fetched) {
       throw new PackageError(`apt-get download ${name}=${version} failed (status ${result.status}): ${result.stderr.trim().split('\n').pop() ?? ''}`);
     }
     fs.renameSync(path.join(tmp, fetched), file);
   } finally {
-    stopProgress();
+    endReport();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   return file;
+}
+
+/** Unpacks a .deb's files into `into` (dpkg-deb -x). */
+export async function unpackDeb(deb: string, into: string, onProgress?: OnProgress): Promise<void> {
+  onProgress?.({ kind: 'step', text: `unpacking ${path.basename(deb)}` });
+  const result = await runProgram('dpkg-deb', ['-x', deb, into]);
+  if (result.status !== 0) throw new PackageError(`dpkg-deb -x ${deb} failed: ${result.stderr.trim()}`);
 }
 
 /** Where name=version is (or will be) unpacked: packages/NAME_VERSION, with ':' written as '_'. */
@@ -212,13 +191,9 @@ export function unpackedPackages(pattern: RegExp): Array<{ name: string; version
 }
 
 /** The package's files, unpacked once into the cache (dpkg-deb -x); returns that directory. */
-export async function unpackedPackage(name: string, version: string): Promise<string> {
+export async function unpackedPackage(name: string, version: string, onProgress?: OnProgress): Promise<string> {
   const target = unpackedDir(name, version);
   if (fs.existsSync(target)) return target;
-  const deb = await downloadedPackage(name, version);
-  return cachedDirectory(target, async (tmp) => {
-    process.stderr.write(`kvm-xen: unpacking ${path.basename(deb)}\n`);
-    const result = await runProgram('dpkg-deb', ['-x', deb, tmp]);
-    if (result.status !== 0) throw new PackageError(`dpkg-deb -x ${deb} failed: ${result.stderr.trim()}`);
-  });
+  const deb = await downloadedPackage(name, version, onProgress);
+  return cachedDirectory(target, (tmp) => unpackDeb(deb, tmp, onProgress));
 }

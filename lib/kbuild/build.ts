@@ -7,12 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { cacheDir } from '../cache';
-import { runProgram } from '../debian/packages';
-import { resolveKernel } from '../vm/kernel';
+import { DEFAULT_KERNEL, debianKernel, debianKernelSpec, KVM_MODULES } from '../debian/kernel';
+import { runProgram } from '../process';
+import type { OnProgress } from '../progress';
 import { headersTree } from './headers';
 import { BuildError, preparedSources } from './kvm-source';
-
-export const KVM_MODULES = ['kvm', 'kvm-amd', 'kvm-intel'] as const;
 
 export interface BuildOptions {
   /** debian (default) or debian:VERSION. */
@@ -20,6 +19,8 @@ export interface BuildOptions {
   patches?: readonly string[];
   /** Where to put the modules (default: a cache directory named after the kernel and patches). */
   out?: string;
+  /** Told of each long step (downloads, unpacking, the build); nothing is printed. */
+  onProgress?: OnProgress;
 }
 
 export interface BuiltModules {
@@ -41,21 +42,22 @@ function complete(dir: string): boolean {
 }
 
 export async function buildKvmModules(options: BuildOptions = {}): Promise<BuiltModules> {
-  const spec = options.kernel ?? 'debian';
-  if (spec !== 'debian' && !spec.startsWith('debian:')) throw new BuildError(`build-kvm builds for Debian kernels (debian, debian:VERSION), not ${spec}`);
+  const spec = options.kernel ?? DEFAULT_KERNEL;
+  const debian = debianKernelSpec(spec);
+  if (!debian) throw new BuildError(`build-kvm builds for Debian kernels (debian, debian:VERSION), not ${spec}`);
   const patches = options.patches ?? [];
   for (const patch of patches) if (!fs.existsSync(patch)) throw new BuildError(`patch ${patch} does not exist`);
-  const kernel = await resolveKernel(spec);
-  const abi = kernel.debianAbi!;
-  const version = kernel.debianVersion!;
+  const { onProgress } = options;
+  const kernel = await debianKernel(debian.version, onProgress);
+  const { abi, version } = kernel;
   const out = options.out ?? path.join(cacheDir('kvm-modules'), `${abi}-${patchesKey(patches)}`);
   if (!options.out && complete(out)) return { dir: out, kernel: kernel.description, built: false };
 
-  const headers = await headersTree(abi);
+  const headers = await headersTree(abi, onProgress);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-kbuild-'));
   try {
-    const moduleDir = await preparedSources(version, patches, work);
-    process.stderr.write(`kvm-xen: building KVM modules for ${abi}${patches.length ? ` with ${patches.length} patch(es)` : ''}\n`);
+    const moduleDir = await preparedSources(version, patches, work, onProgress);
+    onProgress?.({ kind: 'step', text: `building KVM modules for ${abi}${patches.length ? ` with ${patches.length} patch(es)` : ''}` });
     const make = await runProgram('make', ['-C', headers, `M=${moduleDir}`, `-j${Math.max(2, os.cpus().length)}`, 'modules']);
     if (make.status !== 0) {
       const tail = (make.stdout + make.stderr).trim().split('\n').slice(-25).join('\n');

@@ -1,5 +1,5 @@
 // The kernel's scripts/checkpatch.pl as a maintainer runs it on a patch they receive, from Debian's
-// linux-source-6.12 of one version. checkpatch wants the top of a kernel tree (it refuses to run
+// kernel sources of one version. checkpatch wants the top of a kernel tree (it refuses to run
 // otherwise, and under --strict reads include/ to know which CamelCase names already exist), so a
 // partial tree is extracted once into the cache: scripts/, include/, the parts of the tree our patches
 // touch, the top-level files, and one real file in each remaining directory checkpatch looks for.
@@ -7,10 +7,11 @@
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { runProgram, unpackedPackage, versionDirName } from '../debian/packages';
+import { KERNEL_SOURCE, kernelSourceTarball } from '../debian/kernel';
+import { versionDirName } from '../debian/packages';
+import { runProgram } from '../process';
+import type { OnProgress } from '../progress';
 import { BuildError } from './kvm-source';
-
-const SOURCE_PACKAGE = 'linux-source-6.12';
 
 const PARTS = [
   'scripts', 'include', 'arch/x86', 'virt/kvm',
@@ -21,13 +22,12 @@ const PARTS = [
 ];
 
 /** The partial source tree of `version` (e.g. 6.12.117-1~deb12u1) that checkpatch runs in. */
-export async function checkpatchTree(version: string): Promise<string> {
+export async function checkpatchTree(version: string, onProgress?: OnProgress): Promise<string> {
   const dir = path.join(cacheDir('kbuild'), `checkpatch-tree-${versionDirName(version)}`);
   return cachedDirectory(dir, async (tmp) => {
-    const source = await unpackedPackage(SOURCE_PACKAGE, version);
-    const tarball = path.join(source, 'usr', 'src', `${SOURCE_PACKAGE}.tar.xz`);
-    process.stderr.write(`kvm-xen: extracting checkpatch and its tree from ${SOURCE_PACKAGE} ${version}\n`);
-    const result = await runProgram('tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1', ...PARTS.map((p) => `${SOURCE_PACKAGE}/${p}`)]);
+    const tarball = await kernelSourceTarball(version, onProgress);
+    onProgress?.({ kind: 'step', text: `extracting checkpatch and its tree from ${KERNEL_SOURCE} ${version}` });
+    const result = await runProgram('tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1', ...PARTS.map((p) => `${KERNEL_SOURCE}/${p}`)]);
     if (result.status !== 0) throw new BuildError(`extracting ${tarball} failed: ${result.stderr.trim()}`);
   });
 }
@@ -44,8 +44,8 @@ export interface CheckpatchResult {
 const TOTALS = /^total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, )?\d+ lines? checked$/m;
 
 /** Runs `checkpatch.pl --strict` on one patch file inside the tree. */
-export async function checkpatch(version: string, patch: string): Promise<CheckpatchResult> {
-  const tree = await checkpatchTree(version);
+export async function checkpatch(version: string, patch: string, onProgress?: OnProgress): Promise<CheckpatchResult> {
+  const tree = await checkpatchTree(version, onProgress);
   const result = await runProgram('perl', [path.join(tree, 'scripts', 'checkpatch.pl'), '--strict', '--color=never', path.resolve(patch)], { cwd: tree });
   const totals = TOTALS.exec(result.stdout);
   if (!totals) throw new BuildError(`checkpatch gave no totals for ${patch} (status ${result.status}):\n${(result.stdout + result.stderr).trim()}`);

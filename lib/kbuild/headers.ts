@@ -6,19 +6,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { downloadedPackage, newestVersion, runProgram, PackageError } from '../debian/packages';
+import { downloadedPackage, newestVersion, unpackDeb } from '../debian/packages';
+import type { OnProgress } from '../progress';
 
 /** The directory to run `make -C` in for modules of this ABI (e.g. 6.12.117+deb12). */
-export async function headersTree(abi: string): Promise<string> {
+export async function headersTree(abi: string, onProgress?: OnProgress): Promise<string> {
   const dir = path.join(cacheDir('kbuild'), `headers-${abi}`);
   const packages = [`linux-headers-${abi}-amd64`, `linux-headers-${abi}-common`, `linux-kbuild-${abi}`];
   const arch = (root: string): string => path.join(root, 'usr', 'src', `linux-headers-${abi}-amd64`);
   await cachedDirectory(dir, async (tmp) => {
     for (const name of packages) {
-      const deb = await downloadedPackage(name, await newestVersion(name));
-      process.stderr.write(`kvm-xen: unpacking ${name}\n`);
-      const result = await runProgram('dpkg-deb', ['-x', deb, tmp]);
-      if (result.status !== 0) throw new PackageError(`dpkg-deb -x ${deb} failed: ${result.stderr.trim()}`);
+      await unpackDeb(await downloadedPackage(name, await newestVersion(name), onProgress), tmp, onProgress);
     }
     const makefile = path.join(arch(tmp), 'Makefile');
     const text = fs.readFileSync(makefile, 'utf8');

@@ -1,4 +1,4 @@
-// KVM's sources (arch/x86/kvm and virt/kvm) from Debian's linux-source-6.12 of one version, extracted
+// KVM's sources (arch/x86/kvm and virt/kvm) from Debian's kernel sources of one version, extracted
 // once, then copied into a build directory of their own with our patches applied. The copy keeps the
 // kernel's relative layout; its Makefile is adjusted to find virt/kvm and its own headers there rather
 // than in the headers package, which has neither.
@@ -6,9 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { runProgram, unpackedPackage, versionDirName } from '../debian/packages';
+import { KERNEL_SOURCE, kernelSourceTarball } from '../debian/kernel';
+import { versionDirName } from '../debian/packages';
+import { runProgram } from '../process';
+import type { OnProgress } from '../progress';
 
-const SOURCE_PACKAGE = 'linux-source-6.12';
 const PARTS = ['arch/x86/kvm', 'virt/kvm'];
 
 export class BuildError extends Error {
@@ -18,26 +20,25 @@ export class BuildError extends Error {
   }
 }
 
-async function pristineSources(version: string): Promise<string> {
+async function pristineSources(version: string, onProgress: OnProgress | undefined): Promise<string> {
   const dir = path.join(cacheDir('kbuild'), `kvm-source-${versionDirName(version)}`);
   return cachedDirectory(dir, async (tmp) => {
-    const source = await unpackedPackage(SOURCE_PACKAGE, version);
-    const tarball = path.join(source, 'usr', 'src', `${SOURCE_PACKAGE}.tar.xz`);
-    process.stderr.write(`kvm-xen: extracting ${PARTS.join(' and ')} from ${SOURCE_PACKAGE} ${version}\n`);
-    const result = await runProgram('tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1', ...PARTS.map((p) => `${SOURCE_PACKAGE}/${p}`)]);
+    const tarball = await kernelSourceTarball(version, onProgress);
+    onProgress?.({ kind: 'step', text: `extracting ${PARTS.join(' and ')} from ${KERNEL_SOURCE} ${version}` });
+    const result = await runProgram('tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1', ...PARTS.map((p) => `${KERNEL_SOURCE}/${p}`)]);
     if (result.status !== 0) throw new BuildError(`extracting ${tarball} failed: ${result.stderr.trim()}`);
   });
 }
 
 /** A fresh, patched copy of KVM's sources in `dest`; returns the module directory (arch/x86/kvm). */
-export async function preparedSources(version: string, patches: readonly string[], dest: string): Promise<string> {
-  const pristine = await pristineSources(version);
+export async function preparedSources(version: string, patches: readonly string[], dest: string, onProgress?: OnProgress): Promise<string> {
+  const pristine = await pristineSources(version, onProgress);
   fs.rmSync(dest, { recursive: true, force: true });
   fs.cpSync(pristine, dest, { recursive: true });
   for (const patch of patches) {
     const result = await runProgram('patch', ['-p1', '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
     if (result.status !== 0) {
-      throw new BuildError(`patch ${patch} does not apply to ${SOURCE_PACKAGE} ${version}:\n${(result.stdout + result.stderr).trim()}`);
+      throw new BuildError(`patch ${patch} does not apply to ${KERNEL_SOURCE} ${version}:\n${(result.stdout + result.stderr).trim()}`);
     }
   }
   const moduleDir = path.join(dest, 'arch', 'x86', 'kvm');

@@ -24,8 +24,8 @@ export interface BootSpec {
   timeoutMs: number;
   /** Without the start line by then, the guest is taken as stuck in its boot. */
   bootTimeoutMs: number;
-  /** Echo the console to our stderr. */
-  verbose: boolean;
+  /** Called with the console's text as it comes. */
+  onConsole?: (text: string) => void;
 }
 
 export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted';
@@ -76,7 +76,7 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
     process.on('exit', onExit);
 
     qemu.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      if (spec.verbose) process.stderr.write(chunk);
+      spec.onConsole?.(chunk);
       consoleText = (consoleText + chunk).slice(-CONSOLE_KEEP);
       if (!startedCommand && consoleText.includes(spec.startLine)) {
         startedCommand = true;

@@ -4,11 +4,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import type { OnProgress } from '../progress';
 import { VmError } from './errors';
 import { qemuProgram } from './qemu';
-
-/** Debian packages for the runner: QEMU, a static busybox for the guest's init, xz for modules. */
-export const RUNNER_PACKAGES = ['qemu-system-x86', 'busybox-static', 'xz-utils'];
 
 export const BUSYBOX = '/bin/busybox';
 
@@ -45,36 +43,46 @@ export function isStaticElf(file: string): boolean {
   return true;
 }
 
+/** The Debian package of each program the runner needs, and how to tell that the program is there. */
+const RUNNER_TOOLS: ReadonlyArray<{ package: string; present: () => boolean }> = [
+  { package: 'qemu-system-x86', present: () => Boolean(process.env['KVM_XEN_QEMU']) || onPath(qemuProgram()) },
+  // Debian's `busybox` package is dynamic and also owns /bin/busybox; `busybox-static` replaces it.
+  { package: 'busybox-static', present: () => isStaticElf(BUSYBOX) },
+  { package: 'xz-utils', present: () => onPath('xz') },
+];
+
+/** Debian packages for the runner: QEMU, a static busybox for the guest's init, xz for modules. */
+export const RUNNER_PACKAGES = RUNNER_TOOLS.map((tool) => tool.package);
+
 /** The packages whose programs are missing. */
 function missingPackages(): string[] {
-  const wanted: string[] = [];
-  if (!process.env['KVM_XEN_QEMU'] && !onPath(qemuProgram())) wanted.push('qemu-system-x86');
-  // Debian's `busybox` package is dynamic and also owns /bin/busybox; `busybox-static` replaces it.
-  if (!isStaticElf(BUSYBOX)) wanted.push('busybox-static');
-  if (!onPath('xz')) wanted.push('xz-utils');
-  return wanted;
+  return RUNNER_TOOLS.filter((tool) => !tool.present()).map((tool) => tool.package);
 }
 
-function aptGet(args: readonly string[]): boolean {
+/** Runs apt-get; what it says goes to onProgress (all of it, once it has ended). */
+function aptGet(args: readonly string[], onProgress: OnProgress | undefined): boolean {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  return spawnSync('apt-get', args, { stdio: ['ignore', 'inherit', 'inherit'], env }).status === 0;
+  const result = spawnSync('apt-get', args, { stdio: ['ignore', 'pipe', 'pipe'], env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const said = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+  if (said) onProgress?.({ kind: 'toolOutput', text: said });
+  return result.status === 0;
 }
 
 /** Installs Debian packages with apt-get (root only; updates the lists if a first try fails). */
-export function installPackages(packages: readonly string[]): boolean {
+export function installPackages(packages: readonly string[], onProgress?: OnProgress): boolean {
   if (process.getuid?.() !== 0) return false;
-  process.stderr.write(`kvm-xen: installing ${packages.join(' ')}\n`);
+  onProgress?.({ kind: 'step', text: `installing ${packages.join(' ')}` });
   const install = ['install', '-y', '-q', '--no-install-recommends', ...packages];
-  return aptGet(install) || (aptGet(['update', '-q']) && aptGet(install));
+  return aptGet(install, onProgress) || (aptGet(['update', '-q'], onProgress) && aptGet(install, onProgress));
 }
 
 /** Makes sure QEMU, a static busybox and xz are there: installs them if it can, else says how. */
-export async function ensureHostTools(): Promise<void> {
+export async function ensureHostTools(onProgress?: OnProgress): Promise<void> {
   const override = process.env['KVM_XEN_QEMU'];
   if (override && !onPath(override)) throw new VmError('missingTool', `KVM_XEN_QEMU=${override} is not an executable program`);
   const wanted = missingPackages();
   if (wanted.length === 0) return;
-  if (installPackages(wanted) && missingPackages().length === 0) return;
+  if (installPackages(wanted, onProgress) && missingPackages().length === 0) return;
   const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
   throw new VmError('missingTool', `missing ${wanted.join(', ')}; install with: ${sudo}apt-get install ${wanted.join(' ')}`);
 }

@@ -1,8 +1,7 @@
-// lib/vm: boot a kernel in QEMU (nested KVM) and run a command or the selftest suite inside it.
+// lib/vm: boot a kernel in QEMU (nested KVM) and run a command inside it.
 export { runInVm, prepareKernel, type RunRequest, type VmOptions, type VmResult, type VmOutcome, type Sink } from './run';
-export { runSuiteInVm, reportVmResult, cliPath, type SuiteIo } from './suite';
-export { parseVmArgs, applyVmFlag, vmOptionsHelp } from './options';
 export { vmExitStatus, VmError, type VmFailure } from './errors';
 export { resolveKernel, withKvmModules, type KernelImage } from './kernel';
 export { ensureHostTools, installPackages, RUNNER_PACKAGES } from './host-tools';
 export { shellQuote } from './guest-init';
+export type { Accel } from './qemu';

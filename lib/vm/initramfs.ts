@@ -7,7 +7,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 
 import { cacheDir } from '../cache';
-import { projectRoot } from '../paths';
+import { keeperPath, projectRoot } from '../paths';
+import type { OnProgress } from '../progress';
 import { cpioArchive, type CpioEntry } from './cpio';
 import { VmError } from './errors';
 import { BUSYBOX, isStaticElf } from './host-tools';
@@ -19,7 +20,6 @@ import { modinfo, readModule } from './modinfo';
 const WANTED_MODULES = ['9p', '9pnet_virtio', 'virtio_console', 'kvm_amd', 'kvm_intel'];
 /** Base archives kept in the cache: one per kernel and module set recently used. */
 const KEEP_ARCHIVES = 8;
-export const keeperPath = (): string => path.join(projectRoot, 'build', 'tools', 'vm-keeper');
 
 function staticBusybox(): Buffer {
   if (!isStaticElf(BUSYBOX)) throw new VmError('missingTool', `${BUSYBOX} is missing or dynamically linked; the guest needs the static one (apt-get install busybox-static)`);
@@ -27,11 +27,12 @@ function staticBusybox(): Buffer {
 }
 
 /** The keeper (keeper.c), built by `npm install`; built here if it is missing and gcc is there. */
-function keeper(): Buffer {
-  const file = keeperPath();
+function keeper(onProgress: OnProgress | undefined): Buffer {
+  const file = keeperPath;
   if (!fs.existsSync(file)) {
-    process.stderr.write('kvm-xen: building the guest keeper (make tools)\n');
-    const made = spawnSync('make', ['-s', '-C', projectRoot, 'tools'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    onProgress?.({ kind: 'step', text: 'building the guest keeper (make tools)' });
+    const made = spawnSync('make', ['-s', '-C', projectRoot, 'tools'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    if (made.stderr) onProgress?.({ kind: 'toolOutput', text: made.stderr });
     if (made.status !== 0 || !fs.existsSync(file)) {
       throw new VmError('missingTool', `${file} is missing and could not be built (needs gcc and a static libc: apt-get install gcc libc6-dev; then make tools)`);
     }
@@ -75,9 +76,9 @@ function modulesInLoadOrder(kernel: KernelImage): LoadedModule[] {
 }
 
 /** The cached, gzipped base archive for a kernel (rebuilt when any of its inputs changes). */
-export function baseInitramfs(kernel: KernelImage): string {
-  const keeperProgram = keeper();
-  const inputs = [BUSYBOX, keeperPath(), ...[...kernel.modules.values()]].map((file) => `${file}:${fs.statSync(file).mtimeMs}`);
+export function baseInitramfs(kernel: KernelImage, onProgress?: OnProgress): string {
+  const keeperProgram = keeper(onProgress);
+  const inputs = [BUSYBOX, keeperPath, ...[...kernel.modules.values()]].map((file) => `${file}:${fs.statSync(file).mtimeMs}`);
   const key = crypto.createHash('sha256').update(initScript).update(inputs.join('\n')).digest('hex').slice(0, 16);
   const dir = cacheDir('initramfs');
   const file = path.join(dir, `${key}.cpio.gz`);

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { DEFAULT_KERNEL } from '../debian/kernel';
+import type { OnProgress } from '../progress';
 import { bootQemu, type Sink } from './boot';
 import { classify, type VmOutcome } from './classify';
 import { endMarker } from './end-marker';
@@ -31,19 +33,21 @@ export interface VmOptions {
   timeoutMs?: number;
   /** Extra kernel command-line arguments. */
   append?: string;
-  /** Show the guest kernel's console on stderr. */
+  /** Pass the guest kernel's console to onProgress as it comes. */
   verbose?: boolean;
   /** Extra environment variables for the command (besides PATH, HOME, TERM). */
   env?: Readonly<Record<string, string>>;
+  /** Told of each long step (kernel download, host tools, a retry) and the console if verbose; nothing is printed. */
+  onProgress?: OnProgress;
 }
 
 export interface RunRequest extends VmOptions {
   command: readonly string[];
   /** The command's working directory in the guest (default: ours; the host root is visible). */
   cwd?: string;
-  /** Where the command's stdout goes (default: our stdout). */
+  /** Where the command's stdout goes (default: nowhere). */
   output?: Sink;
-  /** Where the command's stderr goes (default: our stderr). */
+  /** Where the command's stderr goes (default: nowhere). */
   errorOutput?: Sink;
   /** Retry once in a fresh VM after the TCG int3 flake (default true). */
   retryOnFlake?: boolean;
@@ -69,6 +73,8 @@ export interface VmResult {
 const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
 /** A guest that has not started the command by then never will (TCG boots in about 5 s here). */
 const BOOT_TIMEOUT_MS = 180 * 1000;
+const NOWHERE: Sink = { write: () => undefined };
+const consoleTo = (onProgress: OnProgress) => (text: string): void => onProgress({ kind: 'console', text });
 const FALLBACK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 function guestEnvironment(extra: Readonly<Record<string, string>>): Record<string, string> {
@@ -101,16 +107,16 @@ interface BootPlan {
 }
 
 /** The kernel (fetched and unpacked if need be) with the KVM modules asked for, and its cached initramfs. */
-export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModules'>): Promise<KernelImage & { baseInitrd: string }> {
-  let kernel = await resolveKernel(options.kernel ?? 'debian');
+export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModules' | 'onProgress'>): Promise<KernelImage & { baseInitrd: string }> {
+  let kernel = await resolveKernel(options.kernel ?? DEFAULT_KERNEL, options.onProgress);
   if (options.kvmModules) kernel = withKvmModules(kernel, options.kvmModules);
-  return { ...kernel, baseInitrd: baseInitramfs(kernel) };
+  return { ...kernel, baseInitrd: baseInitramfs(kernel, options.onProgress) };
 }
 
 async function plan(request: RunRequest): Promise<BootPlan> {
   if (request.command.length === 0) throw new VmError('usage', 'no command to run');
   keptTmpDirectory(request.cwd ?? process.cwd());
-  await ensureHostTools();
+  await ensureHostTools(request.onProgress);
   const kernel = await prepareKernel(request);
   return { kernel, baseInitrd: kernel.baseInitrd, accel: resolveAccel(request.accel ?? 'auto') };
 }
@@ -122,13 +128,13 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
     bootPlan = await plan(request);
   } catch (error) {
     if (!(error instanceof VmError)) throw error;
-    return { status: error.status, outcome: error.failure, message: error.message, kernel: request.kernel ?? 'debian', consoleTail: [], durationMs: Date.now() - started, attempts: 0 };
+    return { status: error.status, outcome: error.failure, message: error.message, kernel: request.kernel ?? DEFAULT_KERNEL, consoleTail: [], durationMs: Date.now() - started, attempts: 0 };
   }
   const first = await attempt(request, bootPlan);
   if (first.outcome !== 'flake' || request.retryOnFlake === false) return { ...first, durationMs: Date.now() - started };
   // Safe to repeat: the command sees the host read-only and its scratch dies with the VM, so the
   // first attempt left nothing behind but the output it streamed.
-  process.stderr.write(`kvm-xen vm: ${first.message}; retrying once in a fresh VM (output so far came from the failed attempt)\n`);
+  request.onProgress?.({ kind: 'retry', reason: first.message });
   request.onRetry?.();
   const second = await attempt(request, bootPlan);
   const message = second.outcome === 'flake' ? `${second.message} (again, after a retry)` : second.message;
@@ -159,10 +165,10 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       stderrFifo,
       startLine: `${nonce} ${START_MARKER}`,
       endMarker: endMarker(nonce),
-      stdout: request.output ?? process.stdout,
-      stderr: request.errorOutput ?? process.stderr,
+      stdout: request.output ?? NOWHERE,
+      stderr: request.errorOutput ?? NOWHERE,
       ...limits,
-      verbose: request.verbose ?? false,
+      ...(request.verbose && request.onProgress ? { onConsole: consoleTo(request.onProgress) } : {}),
     });
     const verdict = classify(seen, limits);
     const status = verdict.outcome === 'exited' ? seen.exitStatus! : vmExitStatus[verdict.outcome];

@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../../lib/cache';
-import { runProgram, unpackedPackage, versionDirName } from '../../lib/debian/packages';
+import { unpackedPackage, versionDirName } from '../../lib/debian/packages';
+import { runProgram } from '../../lib/process';
 
 const SOURCE_PACKAGE = 'linux-source-6.12';
 

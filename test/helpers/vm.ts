@@ -1,7 +1,7 @@
 // Running the CLI and VM commands from tests, capturing output.
 import { spawn, type ChildProcess } from 'node:child_process';
 
-import { cliPath } from '../../lib/vm';
+import { cliPath } from '../../bin/suite-in-vm';
 import { projectRoot } from '../../lib/paths';
 
 export interface CliRun {

@@ -1,7 +1,5 @@
 // The VM flags shared by `kvm-xen vm`, `kvm-xen test --vm` and `kvm-xen compare`, parsed one way.
-import type { Accel } from './qemu';
-import type { VmOptions } from './run';
-import { VmError } from './errors';
+import { VmError, type Accel, type VmOptions } from '../lib/vm';
 
 export const vmOptionsHelp = `VM options:
   --kernel K        debian (default: the newest Debian 6.12 amd64 kernel), debian:VERSION,
