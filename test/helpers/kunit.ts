@@ -5,19 +5,17 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../../lib/cache';
-import { unpackedPackage, versionDirName } from '../../lib/debian/packages';
+import { KERNEL_SOURCE, kernelSourceTarball } from '../../lib/debian/kernel';
+import { versionDirName } from '../../lib/debian/packages';
 import { runProgram } from '../../lib/process';
-
-const SOURCE_PACKAGE = 'linux-source-6.12';
 
 /** The directory holding kunit.py for a Debian package version (e.g. 6.12.117-1~deb12u1). */
 export async function kunitTool(version: string): Promise<string> {
   const dir = path.join(cacheDir('kunit-tool'), versionDirName(version));
   await cachedDirectory(dir, async (tmp) => {
-    const source = await unpackedPackage(SOURCE_PACKAGE, version);
-    const tarball = path.join(source, 'usr', 'src', `${SOURCE_PACKAGE}.tar.xz`);
+    const tarball = await kernelSourceTarball(version);
     // kunit.py finds the kernel tree by its own path, so it keeps its place under tools/testing/kunit.
-    const result = await runProgram('tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1', `${SOURCE_PACKAGE}/tools/testing/kunit`]);
+    const result = await runProgram('tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1', `${KERNEL_SOURCE}/tools/testing/kunit`]);
     if (result.status !== 0) throw new Error(`extracting tools/testing/kunit from ${tarball} failed: ${result.stderr.trim()}`);
   });
   return path.join(dir, 'tools', 'testing', 'kunit');
