@@ -3,6 +3,7 @@
 // library's errors are handled here, once for every verb.
 import { BuildError } from '../lib/kbuild';
 import { KernelNotFound } from '../lib/debian/kernel';
+import { MissingPackages } from '../lib/debian/apt';
 import { PackageError } from '../lib/debian/packages';
 import { KvmError } from '../lib/kvm';
 import { ProgramError } from '../lib/process';
@@ -28,6 +29,7 @@ function wantsHelp(argv: readonly string[]): boolean {
 function failureStatus(error: unknown): number | undefined {
   if (error instanceof VmError) return error.status;
   if (error instanceof KernelNotFound) return vmExitStatus.badKernel;
+  if (error instanceof MissingPackages) return vmExitStatus.missingTool;
   if (error instanceof BuildError || error instanceof PackageError || error instanceof ProgramError || error instanceof KvmError) return 1;
   return undefined;
 }

@@ -12,6 +12,7 @@ import { runProgram } from '../process';
 import type { OnProgress } from '../progress';
 import { headersTree } from './headers';
 import { BuildError, preparedSources } from './kvm-source';
+import { ensureKbuildTools } from './toolchain';
 
 export interface BuildOptions {
   /** debian (default) or debian:VERSION. */
@@ -48,6 +49,7 @@ export async function buildKvmModules(options: BuildOptions = {}): Promise<Built
   const patches = options.patches ?? [];
   for (const patch of patches) if (!fs.existsSync(patch)) throw new BuildError(`patch ${patch} does not exist`);
   const { onProgress } = options;
+  await ensureKbuildTools(onProgress);
   const kernel = await debianKernel(debian.version, onProgress);
   const { abi, version } = kernel;
   const out = options.out ?? path.join(cacheDir('kvm-modules'), `${abi}-${patchesKey(patches)}`);

@@ -4,3 +4,4 @@ export { KVM_MODULES } from '../debian/kernel';
 export { BuildError } from './kvm-source';
 export { upstreamShinfoTest, upstreamShinfoTestForGuest } from './upstream-selftest';
 export { checkpatch, checkpatchTree, type CheckpatchResult } from './checkpatch';
+export { ensureKbuildTools, KBUILD_TOOLS } from './toolchain';
