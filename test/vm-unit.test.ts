@@ -9,7 +9,7 @@ import { classify } from '../lib/vm/classify';
 import { EndMarkedStream, endMarker } from '../lib/vm/end-marker';
 import { commandScript } from '../lib/vm/guest-init';
 import { parseVmArgs } from '../bin/vm-flags';
-import { VmError, vmExitStatus } from '../lib/vm';
+import { runInVm, VmError, vmExitStatus } from '../lib/vm';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 
@@ -112,4 +112,26 @@ t.test('the command script hands every argument over literally', async (t) => {
   t.same(JSON.parse(run.stdout), [args, '/', "a'b $(c) \"d\""]);
   t.throws(() => commandScript({ argv: ['a\0b'], cwd: '/', env: {} }), /NUL/);
   t.throws(() => commandScript({ argv: ['true'], cwd: '/', env: { 'BAD NAME': 'x' } }), /environment variable name/);
+});
+
+t.test('runInVm checks its options as the CLI does, before anything runs', async (t) => {
+  const bad: Array<[Record<string, unknown>, ErrorConstructor, RegExp]> = [
+    [{ smp: -1 }, RangeError, /^smp must be an integer from 1 to 288/],
+    [{ smp: 1.5 }, RangeError, /^smp /],
+    [{ smp: '2' }, TypeError, /^smp must be a number/],
+    [{ memMb: -5 }, RangeError, /^memMb must be an integer from 128 /],
+    [{ memMb: 1e12 }, RangeError, /^memMb .*host's memory/],
+    [{ timeoutMs: -1 }, RangeError, /^timeoutMs /],
+    [{ timeoutMs: NaN }, RangeError, /^timeoutMs .*got NaN/],
+    [{ timeoutMs: 2 ** 31 }, RangeError, /^timeoutMs /],
+    [{ accel: 'xen' }, RangeError, /^accel must be auto, kvm, tcg, got "xen"/],
+    [{ env: { 'BAD-NAME': 'x' } }, RangeError, /^env name "BAD-NAME"/],
+    [{ env: { GOOD: 3 } }, TypeError, /^env\.GOOD must be a string/],
+    [{ kernel: 7 }, TypeError, /^kernel must be a string/],
+    [{ command: 'true' }, TypeError, /^command must be an array of strings/],
+  ];
+  for (const [options, type, message] of bad) {
+    // KVM_XEN_QEMU is not consulted: a request that got past the checks would fail differently.
+    await t.rejects(runInVm({ command: ['true'], ...options } as never), { constructor: type, message }, JSON.stringify(options));
+  }
 });

@@ -5,3 +5,4 @@ export { resolveKernel, withKvmModules, type KernelImage } from './kernel';
 export { ensureHostTools, RUNNER_PACKAGES } from './host-tools';
 export { shellQuote } from './guest-init';
 export type { Accel } from './qemu';
+export { validateVmOptions, MAX_SMP, MIN_MEM_MB, hostMemMb } from './options';

@@ -16,6 +16,7 @@ import { commandScript, START_MARKER } from './guest-init';
 import { ensureHostTools } from './host-tools';
 import { baseInitramfs, runArchive } from './initramfs';
 import { resolveKernel, withKvmModules, type KernelImage } from './kernel';
+import { validateVmOptions } from './options';
 import { qemuArgs, resolveAccel, type Accel } from './qemu';
 
 export type { VmOutcome } from './classify';
@@ -121,7 +122,16 @@ async function plan(request: RunRequest): Promise<BootPlan> {
   return { kernel, baseInitrd: kernel.baseInitrd, accel: resolveAccel(request.accel ?? 'auto') };
 }
 
+/** The request's own checks (bad input is a TypeError or RangeError naming it, before anything runs). */
+function validateRequest(request: RunRequest): void {
+  validateVmOptions(request);
+  if (!Array.isArray(request.command) || request.command.some((word) => typeof word !== 'string')) throw new TypeError('command must be an array of strings');
+  if (request.cwd !== undefined && typeof request.cwd !== 'string') throw new TypeError(`cwd must be a string, got ${typeof request.cwd}`);
+  if (request.retryOnFlake !== undefined && typeof request.retryOnFlake !== 'boolean') throw new TypeError('retryOnFlake must be a boolean');
+}
+
 export async function runInVm(request: RunRequest): Promise<VmResult> {
+  validateRequest(request);
   const started = Date.now();
   let bootPlan: BootPlan;
   try {
