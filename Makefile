@@ -5,12 +5,12 @@ BUILD := build
 GUEST_BUILD := $(BUILD)/guest
 RUNTIME_DIR := lib/guest/runtime
 
-GUEST_CC := gcc
-GUEST_CFLAGS := -O2 -g -std=gnu11 -ffreestanding -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
-	-mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables -fcf-protection=none \
-	-Wall -Wextra -Werror -I $(RUNTIME_DIR)
-GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,$(RUNTIME_DIR)/guest.ld -Wl,--build-id=none -Wl,-z,noexecstack \
-	-Wl,--no-warn-rwx-segments
+# The compiler and its flags live in one place, $(RUNTIME_DIR)/flags.json, which `kvm-xen guest build`
+# (lib/guest/build.ts) reads as well.
+guest_flag = $(subst {runtime},$(RUNTIME_DIR),$(shell node -p "[].concat(require('./$(RUNTIME_DIR)/flags.json').$(1)).join(' ')"))
+GUEST_CC := $(call guest_flag,cc)
+GUEST_CFLAGS := $(call guest_flag,cflags)
+GUEST_LDFLAGS := $(call guest_flag,ldflags)
 
 RUNTIME_SOURCES := $(wildcard $(RUNTIME_DIR)/*.c) $(wildcard $(RUNTIME_DIR)/*.S)
 RUNTIME_OBJECTS := $(patsubst $(RUNTIME_DIR)/%,$(GUEST_BUILD)/runtime/%.o,$(RUNTIME_SOURCES))
@@ -23,9 +23,9 @@ GUEST_ELVES := $(foreach source,$(GUEST_SOURCES),$(GUEST_BUILD)/$(basename $(not
 .PHONY: guests tools clean
 guests: $(GUEST_ELVES) tools
 
-# Host-side helpers: the VM runner's keeper (static: it runs in the guest's initramfs), and the C
-# baseline of the exit benchmark (bench/exits.ts).
-tools: $(BUILD)/tools/vm-keeper $(BUILD)/tools/pio_host
+# Host-side helpers: the VM runner's keeper (static: it runs in the guest's initramfs), the C
+# baseline of the exit benchmarks (bench/exits.ts) and their KVM_RUN stub and timer (bench/exit-cost.ts).
+tools: $(BUILD)/tools/vm-keeper $(BUILD)/tools/pio_host $(BUILD)/tools/kvm_run_shim.so
 
 $(BUILD)/tools/vm-keeper: lib/vm/keeper.c
 	@mkdir -p $(dir $@)
@@ -33,13 +33,17 @@ $(BUILD)/tools/vm-keeper: lib/vm/keeper.c
 
 $(BUILD)/tools/pio_host: bench/pio_host.c
 	@mkdir -p $(dir $@)
-	gcc -O2 -Wall -Wextra -o $@ $<
+	gcc -O2 -Wall -Wextra -pthread -o $@ $<
 
-$(GUEST_BUILD)/runtime/%.c.o: $(RUNTIME_DIR)/%.c $(RUNTIME_HEADERS)
+$(BUILD)/tools/kvm_run_shim.so: bench/kvm_run_shim.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
+
+$(GUEST_BUILD)/runtime/%.c.o: $(RUNTIME_DIR)/%.c $(RUNTIME_HEADERS) $(RUNTIME_DIR)/flags.json
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
 
-$(GUEST_BUILD)/runtime/%.S.o: $(RUNTIME_DIR)/%.S
+$(GUEST_BUILD)/runtime/%.S.o: $(RUNTIME_DIR)/%.S $(RUNTIME_DIR)/flags.json
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
 

@@ -31,28 +31,46 @@ export interface ExitBench {
 }
 
 /** bench/guests/pio_loop.c's port. */
-const BENCH_PORT = 0x10;
+export const BENCH_PORT = 0x10;
 const PROGRAM = 'pio_loop';
-const C_HOST = path.join(projectRoot, 'build', 'tools', 'pio_host');
+
 /** The goals of issue 2, as fractions of C's rate. */
 export const exitGoals = { sync: 0.9, async: 0.75 } as const;
 
-/** The C host, built by the Makefile's rule if it is not there yet. */
-function cHost(): string {
-  if (!fs.existsSync(C_HOST)) {
-    const make = spawnSync('make', ['-s', path.relative(projectRoot, C_HOST)], { cwd: projectRoot, encoding: 'utf8' });
-    if (make.status !== 0) throw new Error(`building ${C_HOST} failed: ${make.stderr || make.error?.message}`);
-  }
-  return C_HOST;
+/** Who runs the loop: the C host (KVM_RUN on its own thread, or handed to a second one) or the library. */
+export type LoopHost = 'c' | 'cThread' | 'sync' | 'async';
+
+/** One run of the loop: the guest does `guestIterations` OUTs, the host must count `exits` of them. */
+export interface LoopRun {
+  guestIterations: number;
+  /** The benchmark exits the host must see (more than guestIterations when a shim adds exits). */
+  exits: number;
 }
 
-function runC(iterations: number): number {
-  const run = spawnSync(cHost(), [guestProgramPath(PROGRAM), String(iterations)], { encoding: 'utf8' });
-  const [exits, seconds] = run.stdout.trim().split(/\s+/).map(Number);
-  if (run.status !== 0 || exits !== iterations || !seconds) {
-    throw new Error(`the C host failed (status ${run.status}): ${run.stderr.trim() || run.stdout.trim()}`);
+/** A tool of the Makefile's `tools` target, built if it is not there yet. */
+export function buildTool(name: string): string {
+  const tool = path.join(projectRoot, 'build', 'tools', name);
+  if (!fs.existsSync(tool)) {
+    const make = spawnSync('make', ['-s', path.relative(projectRoot, tool)], { cwd: projectRoot, encoding: 'utf8' });
+    if (make.status !== 0) throw new Error(`building ${tool} failed: ${make.stderr || make.error?.message}`);
   }
-  return exits / seconds;
+  return tool;
+}
+
+/** The time a host took for a run's exits: wall, and CPU of all its threads (what a busy machine does not inflate). */
+export interface LoopTime {
+  seconds: number;
+  cpuSeconds: number;
+}
+
+function runC(run: LoopRun, mode: 'direct' | 'thread'): LoopTime {
+  const host = buildTool('pio_host');
+  const child = spawnSync(host, [guestProgramPath(PROGRAM), String(run.guestIterations), mode], { encoding: 'utf8' });
+  const [exits, seconds, cpuSeconds] = child.stdout.trim().split(/\s+/).map(Number);
+  if (child.status !== 0 || exits !== run.exits || !seconds || cpuSeconds === undefined) {
+    throw new Error(`the C host failed (status ${child.status}): ${child.stderr.trim() || child.stdout.trim()}`);
+  }
+  return { seconds, cpuSeconds };
 }
 
 function loopMachine(kvm: Kvm, iterations: number): GuestMachine {
@@ -69,43 +87,66 @@ function isBenchExit(machine: GuestMachine, exit: VcpuExit): boolean {
   throw new UnexpectedExitError(exit, 'benchmarking PIO exits');
 }
 
-function finish(machine: GuestMachine, exits: number, iterations: number, started: number): number {
-  const seconds = (performance.now() - started) / 1000;
+/** The clocks of a library run, read before its first exit. */
+interface Started {
+  wall: number;
+  cpu: NodeJS.CpuUsage;
+}
+
+const start = (): Started => ({ cpu: process.cpuUsage(), wall: performance.now() });
+
+function finish(machine: GuestMachine, exits: number, run: LoopRun, started: Started): LoopTime {
+  const seconds = (performance.now() - started.wall) / 1000;
+  const cpu = process.cpuUsage(started.cpu);
   machine.close();
-  if (exits !== iterations) throw new Error(`counted ${exits} exits, expected ${iterations}`);
-  return exits / seconds;
+  if (exits !== run.exits) throw new Error(`counted ${exits} exits, expected ${run.exits}`);
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-function runSync(kvm: Kvm, iterations: number): number {
-  const machine = loopMachine(kvm, iterations);
+function runSync(kvm: Kvm, run: LoopRun): LoopTime {
+  const machine = loopMachine(kvm, run.guestIterations);
   const vcpu = machine.vcpu;
   let exits = 0;
-  const started = performance.now();
+  const started = start();
   while (isBenchExit(machine, vcpu.runSync())) exits++;
-  return finish(machine, exits, iterations, started);
+  return finish(machine, exits, run, started);
 }
 
-async function runAsync(kvm: Kvm, iterations: number): Promise<number> {
-  const machine = loopMachine(kvm, iterations);
+async function runAsync(kvm: Kvm, run: LoopRun): Promise<LoopTime> {
+  const machine = loopMachine(kvm, run.guestIterations);
   const vcpu = machine.vcpu;
   let exits = 0;
-  const started = performance.now();
+  const started = start();
   while (isBenchExit(machine, await vcpu.runAsync())) exits++;
-  return finish(machine, exits, iterations, started);
+  return finish(machine, exits, run, started);
 }
 
-type Host = keyof ExitBench['samples'];
+/** The time one host took for the run's exits, from the first KVM_RUN to the guest's GUEST_DONE. */
+export async function runLoop(kvm: Kvm, host: LoopHost, run: LoopRun): Promise<LoopTime> {
+  switch (host) {
+    case 'c': return runC(run, 'direct');
+    case 'cThread': return runC(run, 'thread');
+    case 'sync': return runSync(kvm, run);
+    case 'async': return runAsync(kvm, run);
+  }
+}
+
+/** The library's warm-up, unmeasured: JIT compilation of the run path, the vCPU thread's first start. */
+export async function warmUp(kvm: Kvm, run: LoopRun): Promise<void> {
+  runSync(kvm, run);
+  await runAsync(kvm, run);
+}
+
+type Host = keyof ExitBench['samples'] & LoopHost;
 const HOSTS: readonly Host[] = ['c', 'sync', 'async'];
 
 export async function benchExits(rounds = 9, iterations = 100000): Promise<ExitBench> {
   const kvm = Kvm.open();
   try {
-    // Warm-up, unmeasured: JIT compilation of the run path, the vCPU thread's first start.
-    runSync(kvm, iterations / 10);
-    await runAsync(kvm, iterations / 10);
+    const warm = Math.max(1, Math.floor(iterations / 10));
+    await warmUp(kvm, { guestIterations: warm, exits: warm });
     const samples: ExitBench['samples'] = { c: [], sync: [], async: [] };
-    const run = (host: Host): number | Promise<number> =>
-      host === 'c' ? runC(iterations) : host === 'sync' ? runSync(kvm, iterations) : runAsync(kvm, iterations);
+    const run = async (host: Host): Promise<number> => iterations / (await runLoop(kvm, host, { guestIterations: iterations, exits: iterations })).seconds;
     for (let round = 0; round < rounds; round++) {
       // Round r starts with host r mod 3: each runs first, middle and last equally often.
       for (let i = 0; i < HOSTS.length; i++) {

@@ -1,14 +1,21 @@
 /*
  * The C baseline of the exit benchmark: a minimal VMM that loads build/guest/pio_loop.elf into a
  * long-mode VM (identity map with 2 MiB pages, flat segments) and runs it until it is done, counting the
- * PIO exits on the benchmark port. Prints "<exits> <seconds>" for bench/exits.ts to compare with the
- * library running the same ELF.
+ * PIO exits on the benchmark port. Prints "<exits> <seconds> <CPU seconds of the process>" for
+ * bench/exits.ts to compare with the library running the same ELF.
  *
- * usage: pio_host <pio_loop.elf> <iterations>
+ * `thread` mode hands each KVM_RUN to a second thread and spins for its result, as the library's
+ * runAsync() does (native/vcpu_runner.cc): the C price of the hand-off between two cores, for
+ * bench/exit-cost.ts.
+ *
+ * usage: pio_host <pio_loop.elf> <iterations> [direct|thread]
  */
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +33,10 @@
 #define STACK_TOP (MEM_SIZE - 8)
 #define BENCH_PORT 0x10
 #define UCALL_PORT 0x1000
+
+static double seconds_between(struct timespec from, struct timespec to) {
+  return (double)(to.tv_sec - from.tv_sec) + (double)(to.tv_nsec - from.tv_nsec) / 1e9;
+}
 
 static void die(const char *what) {
   perror(what);
@@ -60,9 +71,34 @@ static uint64_t load_elf(const char *path, uint8_t *mem, uint64_t *iterations_at
   return entry;
 }
 
+/* The hand-off of `thread` mode: the main thread sets `job`, the runner clears it with the result. */
+static atomic_int job;
+static int job_result;
+static int vcpu_fd;
+
+static void *runner(void *unused) {
+  (void)unused;
+  for (;;) {
+    int kind;
+    while ((kind = atomic_load_explicit(&job, memory_order_acquire)) == 0) __builtin_ia32_pause();
+    if (kind < 0) return NULL;
+    job_result = ioctl(vcpu_fd, KVM_RUN, 0) < 0 ? -errno : 0;
+    atomic_store_explicit(&job, 0, memory_order_release);
+  }
+}
+
+static int run_on_runner(void) {
+  atomic_store_explicit(&job, 1, memory_order_release);
+  while (atomic_load_explicit(&job, memory_order_acquire) != 0) __builtin_ia32_pause();
+  return job_result;
+}
+
+static int run_here(void) { return ioctl(vcpu_fd, KVM_RUN, 0) < 0 ? -errno : 0; }
+
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s <pio_loop.elf> <iterations>\n", argv[0]);
+  int threaded = argc == 4 && strcmp(argv[3], "thread") == 0;
+  if ((argc != 3 && argc != 4) || (argc == 4 && !threaded && strcmp(argv[3], "direct") != 0)) {
+    fprintf(stderr, "usage: %s <pio_loop.elf> <iterations> [direct|thread]\n", argv[0]);
     return 2;
   }
   int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -106,11 +142,21 @@ int main(int argc, char **argv) {
   struct kvm_regs regs = {.rip = entry, .rsp = STACK_TOP, .rflags = 2};
   if (ioctl(vcpu, KVM_SET_REGS, &regs) < 0) die("KVM_SET_REGS");
 
-  struct timespec start, end;
+  vcpu_fd = vcpu;
+  pthread_t thread;
+  if (threaded && pthread_create(&thread, NULL, runner, NULL) != 0) die("pthread_create");
+  int (*run_vcpu)(void) = threaded ? run_on_runner : run_here;
+
+  struct timespec start, end, cpu_start, cpu_end;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
   clock_gettime(CLOCK_MONOTONIC, &start);
   unsigned long exits = 0;
   for (;;) {
-    if (ioctl(vcpu, KVM_RUN, 0) < 0) die("KVM_RUN");
+    int result = run_vcpu();
+    if (result < 0) {
+      errno = -result;
+      die("KVM_RUN");
+    }
     if (run->exit_reason != KVM_EXIT_IO) {
       fprintf(stderr, "unexpected exit %u\n", run->exit_reason);
       return 1;
@@ -122,6 +168,12 @@ int main(int argc, char **argv) {
     if (run->io.port == UCALL_PORT) break; /* the guest's GUEST_DONE */
   }
   clock_gettime(CLOCK_MONOTONIC, &end);
-  printf("%lu %.6f\n", exits, (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
+  if (threaded) {
+    atomic_store_explicit(&job, -1, memory_order_release);
+    pthread_join(thread, NULL);
+  }
+  munmap(run, (size_t)run_size); /* the shim reports the vCPU's KVM_RUN time here */
+  printf("%lu %.6f %.6f\n", exits, seconds_between(start, end), seconds_between(cpu_start, cpu_end));
   return 0;
 }

@@ -9,6 +9,8 @@ import { KSFT_FAIL, KSFT_PASS, KSFT_SKIP } from './lib/ksft';
 export interface SelftestEntry {
   readonly name: string;
   readonly summary: string;
+  /** The program to run (default: the compiled selftests/<name>.js). */
+  readonly script?: string;
 }
 
 export const selftests: readonly SelftestEntry[] = [
@@ -20,6 +22,8 @@ export const selftests: readonly SelftestEntry[] = [
 ];
 
 export interface SuiteOptions {
+  /** The selftests to choose from (default: `selftests`, the project's). */
+  tests?: readonly SelftestEntry[];
   /** Run only these tests (by name); all when empty. */
   only?: readonly string[];
   /** Passed to each test: count known kernel gaps (XFAIL) as failures. */
@@ -38,15 +42,15 @@ export interface TestOutcome {
   detail: string;
   /** The test's own result lines: description and how it ended. */
   results: Array<{ description: string; result: 'pass' | 'fail' | 'skip' | 'todo' }>;
-  /** Checks the test planned but never reported (it died first); the suite reports them as not run. */
-  notRun?: number;
+  /** Checks the test planned but never ran: those it reported "# ERROR", and those it died before reporting. */
+  notRun?: string[];
 }
 
 /** KTAP's unit of nesting: a subtest's lines are indented two spaces under its parent's. */
 const INDENT = '  ';
 
-function scriptOf(name: string): string {
-  return path.join(__dirname, `${name}.js`);
+function scriptOf(test: SelftestEntry): string {
+  return test.script ?? path.join(__dirname, `${test.name}.js`);
 }
 
 /** Calls `onLine` with each whole line of a stream; `flush` passes on a last line without its newline. */
@@ -78,7 +82,7 @@ function endDetail(code: number | null, signal: NodeJS.Signals | null, timedOutA
  * lines). A test that dies before reporting all it planned gets the rest reported as not run.
  */
 function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string) => void): Promise<TestOutcome> {
-  const args = [scriptOf(test.name)];
+  const args = [scriptOf(test)];
   if (options.strict) args.push('--strict');
   if (options.verbose) args.push('--verbose');
   return new Promise((resolve) => {
@@ -102,17 +106,20 @@ function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string
       out.flush();
       err.flush();
       const doc = parseTap(stdout);
-      const results = doc.results.map((result) => ({ description: result.description, result: outcomeOf(result) }));
+      // A check reported "# ERROR" is one the test never ran (Tap.notRun): counted apart from the results.
+      const ran = doc.results.filter((result) => result.directive !== 'ERROR');
+      const results = ran.map((result) => ({ description: result.description, result: outcomeOf(result) }));
       const died = endDetail(code, signal, timedOut ? timeoutMs : undefined);
       const planned = doc.plan?.end ?? 0;
-      let notRun = 0;
-      for (let number = results.length + 1; number <= planned; number++, notRun++) {
+      const notRun = doc.results.filter((result) => result.directive === 'ERROR').map((result) => result.description);
+      for (let number = doc.results.length + 1; number <= planned; number++) {
+        notRun.push(`planned check ${number}`);
         write(`${INDENT}not ok ${number} planned check ${number} # ERROR not run: ${test.name} ended first (${died ?? 'exit status 0'})\n`);
       }
       const end = (status: TestOutcome['status'], detail: string): void => resolve({ name: test.name, status, detail, results, notRun });
       if (died) end('fail', doc.bailOut ? `${died}: ${doc.bailOut}` : died);
       else if (doc.plan === undefined) end('fail', 'no KTAP plan line');
-      else if (results.length !== planned) end('fail', `planned ${planned} checks, reported ${results.length}`);
+      else if (doc.results.length !== planned) end('fail', `planned ${planned} checks, reported ${doc.results.length}`);
       else if (code === KSFT_SKIP) end('skip', doc.plan.skipReason || 'skipped');
       else end('pass', '');
     });
@@ -123,8 +130,8 @@ function runOne(test: SelftestEntry, options: SuiteOptions, write: (text: string
 export function suiteTotals(outcomes: readonly TestOutcome[]): Record<'pass' | 'fail' | 'xfail' | 'skip' | 'error', number> {
   const totals = { pass: 0, fail: 0, xfail: 0, skip: 0, error: 0 };
   for (const outcome of outcomes) {
-    totals.error += outcome.notRun ?? 0;
-    if (outcome.results.length === 0 && !outcome.notRun) totals[outcome.status]++;
+    totals.error += outcome.notRun?.length ?? 0;
+    if (outcome.results.length === 0 && !outcome.notRun?.length) totals[outcome.status]++;
     for (const { result } of outcome.results) totals[result === 'todo' ? 'xfail' : result]++;
   }
   return totals;
@@ -134,9 +141,10 @@ export function suiteTotals(outcomes: readonly TestOutcome[]): Record<'pass' | '
 export async function runSuite(options: SuiteOptions = {}): Promise<number> {
   const out = options.out ?? process.stdout;
   const write = (text: string): void => { out.write(text); };
-  const unknown = (options.only ?? []).filter((name) => !selftests.some((test) => test.name === name));
-  if (unknown.length > 0) throw new Error(`unknown selftest ${unknown.join(', ')}; known: ${selftests.map((t) => t.name).join(', ')}`);
-  const chosen = selftests.filter((test) => !options.only?.length || options.only.includes(test.name));
+  const known = options.tests ?? selftests;
+  const unknown = (options.only ?? []).filter((name) => !known.some((test) => test.name === name));
+  if (unknown.length > 0) throw new Error(`unknown selftest ${unknown.join(', ')}; known: ${known.map((t) => t.name).join(', ')}`);
+  const chosen = known.filter((test) => !options.only?.length || options.only.includes(test.name));
   const repeat = options.repeat ?? 1;
   if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError('repeat must be a positive integer');
 
@@ -169,13 +177,15 @@ export async function runSuite(options: SuiteOptions = {}): Promise<number> {
  */
 export function stageCountLines(outcomes: readonly TestOutcome[], repeat: number): string[] {
   const counts = new Map<string, Record<'pass' | 'fail' | 'skip' | 'todo', number>>();
+  const entry = (outcome: TestOutcome, description: string): Record<'pass' | 'fail' | 'skip' | 'todo', number> => {
+    const key = `${outcome.name}: ${description}`;
+    const found = counts.get(key) ?? { pass: 0, fail: 0, skip: 0, todo: 0 };
+    counts.set(key, found);
+    return found;
+  };
   for (const outcome of outcomes) {
-    for (const { description, result } of outcome.results) {
-      const key = `${outcome.name}: ${description}`;
-      const entry = counts.get(key) ?? { pass: 0, fail: 0, skip: 0, todo: 0 };
-      entry[result]++;
-      counts.set(key, entry);
-    }
+    for (const { description, result } of outcome.results) entry(outcome, description)[result]++;
+    for (const description of outcome.notRun ?? []) entry(outcome, description);
   }
   const notRun = (c: Record<string, number>): number => repeat - c['pass']! - c['fail']! - c['skip']! - c['todo']!;
   const column = (n: number): string => String(n).padStart(4);

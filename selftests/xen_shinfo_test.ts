@@ -7,7 +7,7 @@ import { openKvmOrSkip } from './lib/kvm-device';
 import { selftestMain, type Tap } from './lib/ksft';
 import { finalCheckNames, stageNames } from './xen_shinfo/constants';
 import { finalChecks } from './xen_shinfo/final-checks';
-import { runStages } from './xen_shinfo/run';
+import { runStages, stageLabel } from './xen_shinfo/run';
 import { setUp } from './xen_shinfo/setup';
 
 export async function xenShinfoTest(tap: Tap, verbose: boolean): Promise<void> {
@@ -16,7 +16,7 @@ export async function xenShinfoTest(tap: Tap, verbose: boolean): Promise<void> {
   try {
     const test = setUp(kvm, verbose, (message) => { if (verbose) tap.diag(message); });
     try {
-      tap.plan(stageNames.length + finalCheckNames.length);
+      tap.plan([...stageNames.map((_, stage) => stageLabel(stage)), ...finalCheckNames]);
       await runStages(test, tap);
       finalChecks(test, tap);
       // For bench/shinfo.ts: the test itself, without Node's start-up.

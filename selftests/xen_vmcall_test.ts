@@ -2,7 +2,9 @@
 // xen_vmcall_test: the TypeScript port of the kernel's tools/testing/selftests/kvm/x86/xen_vmcall_test.c.
 // Hypercalls KVM leaves to userspace arrive as KVM_EXIT_XEN; the host checks their registers and
 // answers. KTAP v1 on stdout, exit 0 pass / 1 fail / 4 skip.
-import { type CpuidEntry, type Kvm, type XenHypercallExit } from '../lib/kvm';
+import { exitReasons, describeExit, type CpuidEntry, type Kvm, type Vcpu, type VcpuExit, type XenHypercallExit } from '../lib/kvm';
+import { viewOf } from '../lib/kvm/layout';
+import { kvmRun, kvmRunXen } from '../lib/kvm/structs';
 import { GuestMachine, PAGE_SIZE } from '../lib/guest';
 import { XenVm } from '../lib/xen';
 import { openKvmOrSkip } from './lib/kvm-device';
@@ -28,14 +30,35 @@ function withHypervCpuid(kvm: Kvm): CpuidEntry[] {
   return [...kvm.supportedCpuid().filter((entry) => !isHypervisorLeaf(entry)), ...hyperv.filter(isHypervisorLeaf)];
 }
 
-function checkHypercall(exit: XenHypercallExit): void {
-  testAssert(exit.cpl === 0, `run->xen.u.hcall.cpl == 0 failed: ${exit.cpl}`);
-  testAssert(exit.longMode, 'run->xen.u.hcall.longmode == 1 failed');
-  testAssert(exit.input === INPUTVALUE, `run->xen.u.hcall.input == ${INPUTVALUE} failed: ${exit.input}`);
-  exit.params.forEach((value, i) => {
+/** KVM_EXIT_XEN_HCALL, the only run->xen.type the test expects (include/uapi/linux/kvm.h). */
+const KVM_EXIT_XEN_HCALL = 1;
+
+/**
+ * run->xen as upstream reads it: the decoded exit turns longmode into a boolean and hands a KVM_EXIT_XEN
+ * of another type back raw, but upstream asserts longmode == 1 and type == KVM_EXIT_XEN_HCALL exactly.
+ */
+function rawXenExit(vcpu: Vcpu): { type: number; longMode: number } {
+  const view = viewOf(vcpu.run);
+  return { type: kvmRunXen.get(view, kvmRun.exit, 'type'), longMode: kvmRunXen.get(view, kvmRun.exit, 'longMode') };
+}
+
+/** The TEST_ASSERT_EQs of upstream's KVM_EXIT_XEN branch (xen_vmcall_test.c:111-124 in 6.12), in its order. */
+function checkHypercall(vcpu: Vcpu, exit: VcpuExit): void {
+  const raw = rawXenExit(vcpu);
+  testAssert(raw.type === KVM_EXIT_XEN_HCALL, `run->xen.type == KVM_EXIT_XEN_HCALL failed: type ${raw.type}, expected ${KVM_EXIT_XEN_HCALL}`);
+  const hcall = exit as XenHypercallExit;
+  testAssert(hcall.cpl === 0, `run->xen.u.hcall.cpl == 0 failed: ${hcall.cpl}`);
+  testAssert(raw.longMode === 1, `run->xen.u.hcall.longmode == 1 failed: ${raw.longMode}`);
+  testAssert(hcall.input === INPUTVALUE, `run->xen.u.hcall.input == ${INPUTVALUE} failed: ${hcall.input}`);
+  hcall.params.forEach((value, i) => {
     testAssert(value === ARGVALUE(i + 1), `run->xen.u.hcall.params[${i}] == 0x${ARGVALUE(i + 1).toString(16)} failed: 0x${value.toString(16)}`);
   });
-  exit.setResult(RETVALUE);
+  hcall.setResult(RETVALUE);
+}
+
+/** A KVM_EXIT_XEN, decoded (type hcall) or not (another type, which checkHypercall then reports). */
+function isXenExit(exit: VcpuExit): boolean {
+  return exit.reason === 'xen' || (exit.reason === 'raw' && exit.code === exitReasons.XEN);
 }
 
 export async function xenVmcallTest(tap: Tap): Promise<void> {
@@ -49,23 +72,28 @@ export async function xenVmcallTest(tap: Tap): Promise<void> {
       new XenVm(machine.vm).configure({ msr: XEN_HYPERCALL_MSR, flags: ['INTERCEPT_HCALL'] });
       machine.vm.addMemory({ slot: HCALL_REGION_SLOT, guestAddress: HCALL_REGION_GPA, size: 2 * PAGE_SIZE });
       machine.map(HCALL_REGION_GPA, HCALL_REGION_GPA, 2 * PAGE_SIZE);
-      tap.plan(steps.length + 1);
+      tap.plan([...steps, 'guest done']);
 
       let step = 0;
       for (;;) {
         const exit = await machine.vcpu.runAsync();
         try {
-          if (exit.reason === 'xen') {
-            checkHypercall(exit);
+          if (isXenExit(exit)) {
+            checkHypercall(machine.vcpu, exit);
             continue;
           }
           const ucall = machine.ucallOf(exit);
-          if (!ucall) throw new TestFailure(`Wanted KVM exit reason: 2 (KVM_EXIT_IO), got: ${exit.reason}`);
+          if (!ucall) throw new TestFailure(`Wanted KVM exit reason: ${exitReasons.IO} (KVM_EXIT_IO), got: ${describeExit(exit)}`);
+          if (ucall.cmd === 'print') continue;
           if (ucall.cmd === 'done') break;
-          if (ucall.cmd === 'sync') tap.pass(steps[step++] ?? `unexpected step ${ucall.args[0]}`);
+          if (ucall.cmd !== 'sync') throw new TestFailure(`Unknown ucall ${ucall.cmd}`);
+          // Each step's line only when the guest reports that very step: no line for a step it skipped.
+          const synced = Number(ucall.args[0]);
+          testAssert(synced === step + 1, `the guest synced step ${synced} where step ${step + 1} was due`);
+          tap.pass(steps[step++]!);
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
-          tap.fail(steps[step] ?? 'guest', [message]);
+          tap.fail(steps[step] ?? 'guest done', [message]);
           throw new TestFailure(message);
         }
       }

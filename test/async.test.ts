@@ -60,6 +60,8 @@ t.test('one run at a time', async (t) => {
   const run = machine.vcpu.runAsync();
   await sleep(5);
   await t.rejects(machine.vcpu.runAsync(), /busy: one run at a time/, 'a second async run');
+  await t.rejects(machine.vcpu.runAsync(), { code: 'ERR_KVM_BUSY' }, 'with the same code as a sync run\'s');
+  await t.rejects(machine.vcpu.yieldUntilRunDelay(1, 10), { code: 'ERR_KVM_BUSY' }, 'a yield meanwhile');
   t.throws(() => machine.vcpu.runSync(), { code: 'ERR_KVM_BUSY' }, 'a sync run meanwhile');
   machine.vcpu.kick();
   t.same(await run, { reason: 'kicked' });

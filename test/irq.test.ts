@@ -60,3 +60,33 @@ t.test('a deassigned irqfd delivers nothing; KVM_SIGNAL_MSI reaches the same han
   t.ok(machine.vm.signalMsi(MSI_ADDRESS, IRQ_VECTOR) > 0, 'KVM_SIGNAL_MSI delivered');
   t.same(machine.runUntilUcall({ timeoutMs: 5000 }), { cmd: 'sync', args: [1n] });
 });
+
+t.test('closing an EventFd assigned as an irqfd ends it: the VM forgets it, and deassigning it is no error', async (t) => {
+  const kvm = kvmOrSkip(t);
+  if (!kvm) return;
+  const machine = basicsMachine(t, kvm, 'irq', { xapic: true });
+  routeGsiToVector(machine.vm);
+  const closed = EventFd.create();
+  const open = EventFd.create();
+  t.teardown(() => open.close());
+  machine.vm.assignIrqfd(closed, GSI);
+  machine.vm.assignIrqfd(open, GSI);
+  closed.close();
+  t.same(machine.vm.assignedIrqfds.map((entry) => entry.eventFd), [open], 'only the open one is listed');
+  t.doesNotThrow(() => machine.vm.deassignIrqfd(closed, GSI), 'the kernel dropped it on close: nothing to deassign');
+  machine.vm.deassignIrqfd(open, GSI);
+  t.same(machine.vm.assignedIrqfds, []);
+});
+
+t.test('irqfd arguments are checked before the ioctl', async (t) => {
+  const kvm = kvmOrSkip(t);
+  if (!kvm) return;
+  const vm = kvm.createVm();
+  t.teardown(() => vm.close());
+  const eventFd = EventFd.create();
+  t.teardown(() => eventFd.close());
+  t.throws(() => vm.assignIrqfd(5 as never, GSI), { name: 'TypeError', message: /eventFd must be an EventFd/ });
+  t.throws(() => vm.assignIrqfd(eventFd, undefined as never), { name: 'TypeError', message: /gsi must be a number/ });
+  t.throws(() => vm.assignIrqfd(eventFd, -1), { name: 'RangeError', message: /gsi must be an integer/ });
+  t.same(vm.assignedIrqfds, [], 'nothing recorded');
+});

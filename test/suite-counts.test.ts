@@ -38,6 +38,6 @@ t.test('the Totals line counts every check of every test (as kunit.py does); a t
     { name: 'xen_skipped_test', status: 'skip', detail: 'no Xen', results: [] },
     { name: 'xen_crashed_test', status: 'fail', detail: 'exit status 1', results: [] },
     // Killed after one of its three planned checks: the suite reports the other two as not run.
-    { name: 'xen_killed_test', status: 'fail', detail: 'timed out', results: [{ description: 'x', result: 'pass' }], notRun: 2 },
+    { name: 'xen_killed_test', status: 'fail', detail: 'timed out', results: [{ description: 'x', result: 'pass' }], notRun: ['y', 'z'] },
   ]), { pass: 2, fail: 2, xfail: 1, skip: 1, error: 2 });
 });

@@ -6,6 +6,7 @@ import { printProgress, reportVmResult } from '../progress';
 import { runSuiteInVm } from '../suite-in-vm';
 import { applyVmFlag, vmOptionsHelp } from '../vm-flags';
 import type { Command } from './command';
+import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 import { parseSuiteArgs } from './test';
 
 const usage = `usage: kvm-xen compare --kernel A [--kvm-modules DIR] --kernel B [--kvm-modules DIR] [VM OPTIONS] [-- TEST ARGS]
@@ -13,6 +14,7 @@ const usage = `usage: kvm-xen compare --kernel A [--kvm-modules DIR] --kernel B 
 Runs the selftest suite on A and on B and prints each test and stage with its result on both,
 differences first. Exit status 1 when B fails something A passes (a regression), else 0.
 Each --kvm-modules applies to the --kernel before it; other VM options apply to both.
+${jsonOptionHelp}
 
 ${vmOptionsHelp}`;
 
@@ -53,20 +55,24 @@ export const compare: Command = {
   summary: 'run the suite on two kernels (or module sets) and print a per-stage diff; exit 1 on a regression',
   usage,
   async run(argv) {
-    const { sides, common, testArgs } = parse(argv);
+    const { file: jsonFile, rest } = takeJsonOption(argv);
+    const { sides, common, testArgs } = parse(rest);
     const onProgress = printProgress();
     const docs = [];
+    const reports = [];
     for (const [index, side] of sides.entries()) {
       process.stderr.write(`kvm-xen compare: running the suite on ${'AB'[index]}: ${describe(side)}\n`);
-      let text = '';
+      const recording = new SuiteRecording();
       const result = await runSuiteInVm({ ...common, ...side, onProgress }, testArgs, {
-        output: { write: (chunk) => { text += chunk.toString(); } },
+        output: recording.sink(),
         errorOutput: process.stderr,
-        onRetry: () => { text = ''; },
+        onRetry: () => recording.reset(),
       });
       if (result.outcome !== 'exited') return reportVmResult(result);
-      docs.push(parseTap(text));
+      docs.push(parseTap(recording.lines.output));
+      if (jsonFile) reports.push(recording.report({ kernel: result.kernel, kernelSpec: side.kernel, kvmModules: side.kvmModules, environment: 'a QEMU guest booted by kvm-xen' }));
     }
+    if (jsonFile) writeKcidbJson(jsonFile, reports);
     const rows = compareRuns(docs[0]!, docs[1]!);
     process.stdout.write(formatComparison(rows, describe(sides[0]!), describe(sides[1]!)));
     const regressions = rows.filter(isRegression).length;

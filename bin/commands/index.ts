@@ -2,6 +2,7 @@
 import { buildKvm } from './build-kvm';
 import type { Command } from './command';
 import { compare } from './compare';
+import { guest } from './guest';
 import { info } from './info';
 import { setup } from './setup';
 import { test } from './test';
@@ -14,4 +15,5 @@ export const commands: Record<string, Command> = {
   compare,
   info,
   'build-kvm': buildKvm,
+  guest,
 };

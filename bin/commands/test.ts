@@ -7,6 +7,7 @@ import { printProgress, reportVmResult } from '../progress';
 import { runSuiteInVm } from '../suite-in-vm';
 import { parseVmArgs } from '../vm-flags';
 import { type Command, UsageError } from './command';
+import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 
 const usage = `usage: kvm-xen test [--strict] [--verbose] [--list] [NAME...]
        kvm-xen test --vm [VM OPTIONS] [--strict] [NAME...]
@@ -18,7 +19,8 @@ failed, 4 everything skipped (the kernel lacks what the tests need).
   --verbose   the tests' progress messages, as KTAP diagnostic lines
   --list      list the selftests and exit
   --repeat N  run the suite N times and print per-stage pass/fail counts (flaky stages show up)
-  --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)`;
+  --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)
+${jsonOptionHelp}`;
 
 /** The suite's own arguments, checked here (on the host, before any VM boots): names, --repeat. */
 export function parseSuiteArgs(argv: string[]): { strict: boolean; verbose: boolean; list: boolean; repeat: number; names: string[] } {
@@ -47,17 +49,27 @@ function list(): number {
 export const test: Command = {
   summary: 'run the selftest suite (KTAP v1; exit 0/1/4), here or in a booted kernel (--vm)',
   usage,
-  async run(argv) {
-    if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'));
+  async run(allArgs) {
+    const { file: jsonFile, rest: argv } = takeJsonOption(allArgs);
+    if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'), jsonFile);
     const args = parseSuiteArgs(argv);
     if (args.list) return list();
-    return runSuite({ only: args.names, strict: args.strict, verbose: args.verbose, repeat: args.repeat });
+    const recording = jsonFile === undefined ? undefined : new SuiteRecording();
+    const status = await runSuite({ only: args.names, strict: args.strict, verbose: args.verbose, repeat: args.repeat, ...(recording ? { out: recording.sink(process.stdout) } : {}) });
+    if (recording) writeKcidbJson(jsonFile!, [recording.report({ kernel: undefined, environment: "this machine's /dev/kvm" })]);
+    return status;
   },
 };
 
 /** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside, checked here first. */
-async function runInVmMode(argv: string[]): Promise<number> {
+async function runInVmMode(argv: string[], jsonFile: string | undefined): Promise<number> {
   const { options, rest } = parseVmArgs(argv);
   if (parseSuiteArgs(rest).list) return list();
-  return reportVmResult(await runSuiteInVm({ ...options, onProgress: printProgress() }, rest, { output: process.stdout, errorOutput: process.stderr }));
+  const recording = jsonFile === undefined ? undefined : new SuiteRecording();
+  const output = recording ? recording.sink(process.stdout) : process.stdout;
+  const result = await runSuiteInVm({ ...options, onProgress: printProgress() }, rest, { output, errorOutput: process.stderr, ...(recording ? { onRetry: () => recording.reset() } : {}) });
+  if (recording && result.outcome === 'exited') {
+    writeKcidbJson(jsonFile!, [recording.report({ kernel: result.kernel, kernelSpec: options.kernel, kvmModules: options.kvmModules, environment: 'a QEMU guest booted by kvm-xen' })]);
+  }
+  return reportVmResult(result);
 }

@@ -4,3 +4,4 @@ export { decodeUcall, UCALL_PORT, GuestAssertionError, GuestExceptionError, Unex
 export { parseElf, ElfError, type ElfImage, type ElfSegment, type ElfSymbol } from './elf';
 export { PageTables, type MapOptions } from './paging';
 export { guestLayout, PAGE_SIZE } from './layout';
+export { buildGuest, guestRuntimeDir, GuestBuildError, type GuestBuildOptions, type GuestBuildResult, type GuestBuildErrorCode } from './build';

@@ -42,6 +42,13 @@ const CR4_PAE = 1n << 5n;
 const EFER_LME = 1n << 8n, EFER_LMA = 1n << 10n;
 const RFLAGS_RESERVED = 2n;
 
+/** A whole-number option of at least `min`: TypeError for a non-number, RangeError otherwise, naming it. */
+function integerOption(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number') throw new TypeError(`options.${name} must be a number, got ${typeof value}`);
+  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`options.${name} must be an integer >= ${min}, got ${value}`);
+  return value;
+}
+
 export class GuestMachine implements Disposable {
   readonly pageTables: PageTables;
   readonly vcpus: Vcpu[] = [];
@@ -55,10 +62,13 @@ export class GuestMachine implements Disposable {
   }
 
   static create(kvm: Kvm, options: GuestMachineOptions): GuestMachine {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    if (typeof options.program !== 'string' || options.program === '') throw new TypeError('options.program must be a program name or an ELF path');
+    const memorySize = integerOption('memorySize', options.memorySize ?? guestLayout.memorySize, PAGE_SIZE);
+    if (memorySize % PAGE_SIZE !== 0) throw new RangeError(`options.memorySize must be a multiple of ${PAGE_SIZE}, got ${memorySize}`);
+    const vcpuCount = integerOption('vcpus', options.vcpus ?? 1, 1);
     const file = options.program.includes('/') ? options.program : guestProgramPath(options.program);
     const image = parseElf(fs.readFileSync(file));
-    const memorySize = options.memorySize ?? guestLayout.memorySize;
-    const vcpuCount = options.vcpus ?? 1;
     const vm = kvm.createVm();
     try {
       vm.addMemory({ slot: guestLayout.slot, guestAddress: 0, size: memorySize });

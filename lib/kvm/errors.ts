@@ -49,3 +49,12 @@ export class ClosedError extends Error {
     this.name = 'ClosedError';
   }
 }
+
+/** Thrown when a vCPU is asked to run (or yield) while a run of it is in progress. */
+export class BusyError extends Error {
+  readonly code = 'ERR_KVM_BUSY';
+  constructor(what: string) {
+    super(`${what} is busy: one run at a time`);
+    this.name = 'BusyError';
+  }
+}

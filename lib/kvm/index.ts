@@ -4,7 +4,7 @@ export { Vm, XEN_EVTCHN_PRIORITY_2LEVEL, clockFlags, type GsiRoute, type ClockDa
 export { Vcpu, type Regs, type Sregs, type RunOptions, type VcpuEvents, type CpuidEntry, type VcpuContext } from './vcpu';
 export { EventFd, type EventFdOptions } from './eventfd';
 export { GuestMemory, MemoryRegion } from './memory';
-export { KvmError, ClosedError, errnoName } from './errors';
+export { KvmError, ClosedError, BusyError, errnoName } from './errors';
 export { decodeExit, describeExit, exitReasons, type VcpuExit, type IoExit, type MmioExit, type XenHypercallExit } from './exits';
 export { capabilities, checkExtension, xenHvmFlags, decodeXenHvmCaps, type CapabilityName, type XenHvmFlag, type XenHvmCaps } from './caps';
 export { allRequests, requestInfo, type RequestName } from './requests';

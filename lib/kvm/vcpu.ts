@@ -2,7 +2,7 @@
 // runner's own thread so the event loop stays free (timers, watchdogs, racing work) while the guest runs.
 import os from 'node:os';
 
-import { check, ClosedError, KvmError } from './errors';
+import { BusyError, check, ClosedError, KvmError } from './errors';
 import { decodeExit, type VcpuExit } from './exits';
 import { viewOf, type Fields, type PartialValues, type Struct, type Values } from './layout';
 import { native, type FdHandle, type Mapping, type VcpuRunner } from './native';
@@ -194,7 +194,7 @@ export class Vcpu implements Disposable {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    if (this.pending) return Promise.reject(new Error(`vCPU ${this.id} is busy: one run at a time`));
+    if (this.pending) return Promise.reject(new BusyError(`vCPU ${this.id}`));
     const now = performance.now();
     if (this.spinningSince === 0) this.spinningSince = now;
     const spinUs = now - this.spinningSince < EVENT_LOOP_TURN_MS ? ASYNC_SPIN_US : 0;
@@ -239,7 +239,7 @@ export class Vcpu implements Disposable {
   yieldUntilRunDelay(ns: number, timeoutMs = 10000): Promise<number> {
     try {
       this.open();
-      if (this.pending) throw new Error(`vCPU ${this.id} is busy: one run at a time`);
+      if (this.pending) throw new BusyError(`vCPU ${this.id}`);
       if (this.runner.threadId === 0) {
         const grown = native.yieldUntilRunDelay(ns, timeoutMs);
         if (grown < 0) throw new KvmError('sched_yield', -grown, undefined, 'waiting for this thread\'s run delay to grow');

@@ -1,7 +1,7 @@
 // A VM: memory slots, the in-kernel irqchip, GSI routing and irqfd, the kvmclock, vCPUs.
 import { checkExtension, type CapabilityName } from './caps';
 import { ClosedError } from './errors';
-import type { EventFd } from './eventfd';
+import { EventFd } from './eventfd';
 import { viewOf, type Values } from './layout';
 import { IoctlRepeater, type RepeatedIoctl } from './ioctl-loop';
 import { GuestMemory, MemoryRegion } from './memory';
@@ -12,6 +12,8 @@ import { Vcpu } from './vcpu';
 
 /** KVM_IRQ_ROUTING_* entry types. */
 const routeTypes = { irqchip: 1, msi: 2, 'xen-evtchn': 5 } as const;
+/** The fields each route type must have (the others default). */
+const routeFields = { irqchip: ['gsi', 'irqchip', 'pin'], msi: ['gsi', 'address', 'data'], 'xen-evtchn': ['gsi', 'port', 'vcpu'] } as const;
 /** KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL: the only priority KVM accepts. */
 export const XEN_EVTCHN_PRIORITY_2LEVEL = 0xffffffff;
 const KVM_IRQFD_FLAG_DEASSIGN = 1;
@@ -37,6 +39,38 @@ export interface MemorySlotOptions {
 export interface IrqfdAssignment {
   eventFd: EventFd;
   gsi: number;
+}
+
+function checkIrqfd(eventFd: EventFd, gsi: number): void {
+  if (!(eventFd instanceof EventFd)) throw new TypeError('eventFd must be an EventFd');
+  if (typeof gsi !== 'number') throw new TypeError(`gsi must be a number, got ${typeof gsi}`);
+  if (!Number.isInteger(gsi) || gsi < 0 || gsi > 0xffffffff) throw new RangeError(`gsi must be an integer in [0, 2^32), got ${gsi}`);
+}
+
+/** One kvm_irq_routing_entry; TypeError/RangeError for a route that is not one. */
+function writeRoute(view: DataView, at: number, route: GsiRoute): void {
+  if (typeof route !== 'object' || route === null) throw new TypeError(`a route must be an object, got ${route === null ? 'null' : typeof route}`);
+  const type = Object.hasOwn(routeTypes, route.type) ? routeTypes[route.type] : undefined;
+  if (type === undefined) throw new TypeError(`unknown route type ${String((route as { type: unknown }).type)} (one of ${Object.keys(routeTypes).join(', ')})`);
+  for (const key of routeFields[route.type]) {
+    if ((route as Record<string, unknown>)[key] === undefined) throw new TypeError(`the ${route.type} route needs ${key}`);
+  }
+  kvmIrqRoutingEntry.write(view, at, { gsi: route.gsi, type });
+  switch (route.type) {
+    case 'msi':
+      if (typeof route.address !== 'bigint') throw new TypeError(`an MSI route's address must be a bigint, got ${typeof route.address}`);
+      kvmIrqRoutingEntry.write(view, at, {
+        flags: route.flags ?? 0, msiAddressLo: Number(route.address & 0xffffffffn), msiAddressHi: Number(route.address >> 32n),
+        msiData: route.data, msiDevid: route.devid ?? 0,
+      });
+      break;
+    case 'xen-evtchn':
+      kvmIrqRoutingEntry.write(view, at, { xenEvtchn: { port: route.port, vcpu: route.vcpu, priority: route.priority ?? XEN_EVTCHN_PRIORITY_2LEVEL } });
+      break;
+    case 'irqchip':
+      kvmIrqRoutingEntry.write(view, at, { irqchip: route.irqchip, pin: route.pin });
+      break;
+  }
 }
 
 export class Vm implements Disposable {
@@ -96,8 +130,9 @@ export class Vm implements Disposable {
     return this.routes;
   }
 
-  /** The irqfds assigned and not deassigned. */
+  /** The irqfds assigned and not deassigned, nor ended by closing their EventFd (see deassignIrqfd). */
   get assignedIrqfds(): readonly IrqfdAssignment[] {
+    this.forgetClosedIrqfds();
     return this.irqfds;
   }
 
@@ -116,27 +151,16 @@ export class Vm implements Disposable {
 
   /** Replaces the VM's whole GSI routing table (KVM_SET_GSI_ROUTING). */
   setGsiRouting(routes: readonly GsiRoute[]): void {
+    if (!Array.isArray(routes)) throw new TypeError(`routes must be an array of GSI routes, got ${typeof routes}`);
     const bytes = new Uint8Array(flexHeader.size + routes.length * kvmIrqRoutingEntry.size);
     const view = viewOf(bytes);
     flexHeader.write(view, 0, { count: routes.length, flags: 0 });
-    routes.forEach((route, i) => {
-      const at = flexHeader.size + i * kvmIrqRoutingEntry.size;
-      const type = routeTypes[route.type];
-      if (type === undefined) throw new TypeError(`unknown route type ${String((route as { type: unknown }).type)}`);
-      kvmIrqRoutingEntry.write(view, at, { gsi: route.gsi, type });
-      switch (route.type) {
-        case 'msi':
-          kvmIrqRoutingEntry.write(view, at, {
-            flags: route.flags ?? 0, msiAddressLo: Number(route.address & 0xffffffffn), msiAddressHi: Number(route.address >> 32n),
-            msiData: route.data, msiDevid: route.devid ?? 0,
-          });
-          break;
-        case 'xen-evtchn':
-          kvmIrqRoutingEntry.write(view, at, { xenEvtchn: { port: route.port, vcpu: route.vcpu, priority: route.priority ?? XEN_EVTCHN_PRIORITY_2LEVEL } });
-          break;
-        case 'irqchip':
-          kvmIrqRoutingEntry.write(view, at, { irqchip: route.irqchip, pin: route.pin });
-          break;
+    routes.forEach((route: GsiRoute, i) => {
+      try {
+        writeRoute(view, flexHeader.size + i * kvmIrqRoutingEntry.size, route);
+      } catch (error) {
+        const message = `routes[${i}]: ${(error as Error).message}`;
+        throw error instanceof RangeError ? new RangeError(message, { cause: error }) : new TypeError(message, { cause: error });
       }
     });
     ioctl(this.open(), 'KVM_SET_GSI_ROUTING', bytes);
@@ -145,12 +169,20 @@ export class Vm implements Disposable {
 
   /** Connects an eventfd to a GSI: a write to it injects the GSI's route (KVM_IRQFD). */
   assignIrqfd(eventFd: EventFd, gsi: number): void {
+    checkIrqfd(eventFd, gsi);
+    this.forgetClosedIrqfds();
     ioctl(this.open(), 'KVM_IRQFD', kvmIrqfd.encode({ fd: eventFd.fd, gsi }));
     this.irqfds.push({ eventFd, gsi });
   }
 
+  /**
+   * Disconnects an eventfd from a GSI. Closing the EventFd does the same: when its file is released the
+   * kernel detaches every irqfd on it (EPOLLHUP in virt/kvm/eventfd.c), so for a closed EventFd there
+   * is nothing left to tell KVM and this only forgets it; assignedIrqfds never lists a closed one.
+   */
   deassignIrqfd(eventFd: EventFd, gsi: number): void {
-    ioctl(this.open(), 'KVM_IRQFD', kvmIrqfd.encode({ fd: eventFd.fd, gsi, flags: KVM_IRQFD_FLAG_DEASSIGN }));
+    checkIrqfd(eventFd, gsi);
+    if (!eventFd.closed) ioctl(this.open(), 'KVM_IRQFD', kvmIrqfd.encode({ fd: eventFd.fd, gsi, flags: KVM_IRQFD_FLAG_DEASSIGN }));
     const index = this.irqfds.findIndex((entry) => entry.eventFd === eventFd && entry.gsi === gsi);
     if (index >= 0) this.irqfds.splice(index, 1);
   }
@@ -202,6 +234,12 @@ export class Vm implements Disposable {
   /** The open vCPUs, by id. */
   vcpu(id: number): Vcpu | undefined {
     return this.vcpus.get(id);
+  }
+
+  private forgetClosedIrqfds(): void {
+    for (let i = this.irqfds.length - 1; i >= 0; i--) {
+      if (this.irqfds[i]!.eventFd.closed) this.irqfds.splice(i, 1);
+    }
   }
 
   private open(): FdHandle {

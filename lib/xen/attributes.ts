@@ -59,7 +59,12 @@ type MaybeAbsent<Row> = Row extends { save: { needs: XenHvmFlag } } | { save: { 
 export type SavedAttributes<Table> = { -readonly [N in keyof Table as FieldOf<Table[N]>]: ValueOf<Table[N]> | MaybeAbsent<Table[N]> };
 
 const flag = <F extends { byte: number }>(type: number): Codec<F, boolean> => ({
-  type, encode: (value) => ({ byte: value ? 1 : 0 } as Partial<F>), decode: (f) => f.byte !== 0,
+  type,
+  encode: (value) => {
+    if (typeof value !== 'boolean') throw new TypeError(`the value must be a boolean, got ${typeof value}`);
+    return { byte: value ? 1 : 0 } as Partial<F>;
+  },
+  decode: (f) => f.byte !== 0,
 });
 const byte = <F extends { byte: number }>(type: number): Codec<F, number> => ({
   type, encode: (value) => ({ byte: value } as Partial<F>), decode: (f) => f.byte,
@@ -192,22 +197,58 @@ export const vcpuAttributes = {
 export type VcpuAttributeName = keyof typeof vcpuAttributes;
 export type VcpuAttributeValue<N extends VcpuAttributeName> = Parameters<(typeof vcpuAttributes)[N]['encode']>[0];
 
+/** The row of a VM attribute; a TypeError naming the attribute when there is none. */
+export function hvmAttribute<N extends HvmAttributeName>(name: N): (typeof hvmAttributes)[N] {
+  return rowOf(hvmAttributes, 'VM', name);
+}
+
+/** The row of a vCPU attribute; a TypeError naming the attribute when there is none. */
+export function vcpuAttribute<N extends VcpuAttributeName>(name: N): (typeof vcpuAttributes)[N] {
+  return rowOf(vcpuAttributes, 'vCPU', name);
+}
+
+function rowOf<Table extends Readonly<Record<string, AttributeRow>>, N extends keyof Table>(table: Table, kind: string, name: N): Table[N] {
+  if (typeof name !== 'string' || !Object.hasOwn(table, name)) {
+    throw new TypeError(`${String(name)} is not a Xen ${kind} attribute (one of ${Object.keys(table).join(', ')})`);
+  }
+  return table[name];
+}
+
+/** A bad value as a TypeError/RangeError that names the attribute (the codecs and layouts do not know it). */
+function encodeNamed<T>(kind: string, name: string, encode: () => T): T {
+  try {
+    return encode();
+  } catch (error) {
+    const message = `Xen ${kind} attribute ${name}: ${(error as Error).message}`;
+    throw error instanceof RangeError ? new RangeError(message, { cause: error }) : new TypeError(message, { cause: error });
+  }
+}
+
 /** The bytes of a kvm_xen_hvm_attr for SET (also what a racing ioctl loop repeats). */
 export function encodeHvmAttr<N extends HvmAttributeName>(name: N, value: HvmAttributeValue<N>): Uint8Array {
-  const codec = hvmAttributes[name] as Codec<HvmFields, HvmAttributeValue<N>>;
-  return kvmXenHvmAttr.encode({ type: codec.type, ...codec.encode(value) });
+  const codec = hvmAttribute(name) as unknown as Codec<HvmFields, HvmAttributeValue<N>>;
+  return encodeNamed('VM', name, () => kvmXenHvmAttr.encode({ type: codec.type, ...codec.encode(value) }));
 }
 
 export function encodeVcpuAttr<N extends VcpuAttributeName>(name: N, value: VcpuAttributeValue<N>): Uint8Array {
-  const codec = vcpuAttributes[name] as unknown as Codec<VcpuFields, VcpuAttributeValue<N>>;
-  return kvmXenVcpuAttr.encode({ type: codec.type, ...codec.encode(value) });
+  const codec = vcpuAttribute(name) as unknown as Codec<VcpuFields, VcpuAttributeValue<N>>;
+  return encodeNamed('vCPU', name, () => kvmXenVcpuAttr.encode({ type: codec.type, ...codec.encode(value) }));
+}
+
+/** The bytes of a kvm_xen_hvm_attr for GET: the type only, KVM fills the rest. */
+export function hvmAttrQuery(name: HvmAttributeName): Uint8Array {
+  return kvmXenHvmAttr.encode({ type: hvmAttribute(name).type });
+}
+
+export function vcpuAttrQuery(name: VcpuAttributeName): Uint8Array {
+  return kvmXenVcpuAttr.encode({ type: vcpuAttribute(name).type });
 }
 
 export function decodeHvmAttr<N extends HvmAttributeName>(name: N, bytes: Uint8Array): HvmAttributeValue<N> {
-  return (hvmAttributes[name] as Codec<HvmFields, HvmAttributeValue<N>>).decode(kvmXenHvmAttr.decode(viewOf(bytes)));
+  return (hvmAttribute(name) as unknown as Codec<HvmFields, HvmAttributeValue<N>>).decode(kvmXenHvmAttr.decode(viewOf(bytes)));
 }
 
 export function decodeVcpuAttr<N extends Exclude<VcpuAttributeName, 'RUNSTATE_ADJUST'>>(name: N, bytes: Uint8Array): ReturnType<(typeof vcpuAttributes)[N]['decode']> {
-  const codec = vcpuAttributes[name] as unknown as Codec<VcpuFields, ReturnType<(typeof vcpuAttributes)[N]['decode']>>;
+  const codec = vcpuAttribute(name) as unknown as Codec<VcpuFields, ReturnType<(typeof vcpuAttributes)[N]['decode']>>;
   return codec.decode(kvmXenVcpuAttr.decode(viewOf(bytes)));
 }

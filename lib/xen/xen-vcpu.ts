@@ -1,9 +1,8 @@
 // The Xen side of a vCPU (vCPU fd): the vCPU attributes.
 import type { Vcpu } from '../kvm';
 import {
-  decodeVcpuAttr, encodeVcpuAttr, type VcpuAttributeName, type VcpuAttributeValue, vcpuAttributes,
+  decodeVcpuAttr, encodeVcpuAttr, type VcpuAttributeName, type VcpuAttributeValue, vcpuAttrQuery, vcpuAttributes,
 } from './attributes';
-import { kvmXenVcpuAttr } from './uapi';
 
 type Readable = Exclude<VcpuAttributeName, 'RUNSTATE_ADJUST'>;
 
@@ -15,7 +14,7 @@ export class XenVcpu {
   }
 
   get<N extends Readable>(name: N): ReturnType<(typeof vcpuAttributes)[N]['decode']> {
-    const bytes = kvmXenVcpuAttr.encode({ type: vcpuAttributes[name].type });
+    const bytes = vcpuAttrQuery(name);
     this.vcpu.ioctl('KVM_XEN_VCPU_GET_ATTR', bytes);
     return decodeVcpuAttr(name, bytes);
   }

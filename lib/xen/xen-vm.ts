@@ -5,13 +5,14 @@ import { XEN_EVTCHN_PRIORITY_2LEVEL } from '../kvm';
 import { xenHvmFlags } from '../kvm/caps';
 import { evtchnStat } from './abi';
 import {
-  decodeHvmAttr, encodeHvmAttr, hvmAttributes, type HvmAttributeName, type HvmAttributeValue,
+  decodeHvmAttr, encodeHvmAttr, hvmAttrQuery, type HvmAttributeName, type HvmAttributeValue,
 } from './attributes';
 import { kvmIrqRoutingXenEvtchn } from '../kvm/structs';
 import { evtchnFlags, hvmAttrType, kvmXenHvmAttr, kvmXenHvmConfig } from './uapi';
 
 /** The flags KVM_XEN_HVM_CONFIG accepts as input (others are capability bits only). */
-export type XenConfigFlag = 'INTERCEPT_HCALL' | 'EVTCHN_SEND' | 'PVCLOCK_TSC_UNSTABLE';
+const configFlags = ['INTERCEPT_HCALL', 'EVTCHN_SEND', 'PVCLOCK_TSC_UNSTABLE'] as const;
+export type XenConfigFlag = (typeof configFlags)[number];
 
 export interface XenConfig {
   /** The MSR through which the guest asks for a hypercall page; non-zero enables Xen emulation. */
@@ -42,7 +43,13 @@ export class XenVm {
   constructor(readonly vm: Vm) {}
 
   configure(config: XenConfig): void {
-    const flags = (config.flags ?? []).reduce((bits, name) => bits | xenHvmFlags[name], 0);
+    if (typeof config !== 'object' || config === null) throw new TypeError('config must be an object');
+    if (!Array.isArray(config.flags ?? [])) throw new TypeError('config.flags must be an array of flag names');
+    const flags = (config.flags ?? []).reduce((bits, name) => {
+      if (!configFlags.includes(name)) throw new TypeError(`${String(name)} is not a KVM_XEN_HVM_CONFIG flag (one of ${configFlags.join(', ')})`);
+      return bits | xenHvmFlags[name];
+    }, 0);
+    if (typeof config.msr !== 'number') throw new TypeError(`config.msr must be a number, got ${typeof config.msr}`);
     this.vm.ioctl('KVM_XEN_HVM_CONFIG', kvmXenHvmConfig.encode({ flags, msr: config.msr }));
     this.configured = { msr: config.msr, flags: [...(config.flags ?? [])] };
   }
@@ -62,7 +69,7 @@ export class XenVm {
   }
 
   get<N extends HvmAttributeName>(name: N): HvmAttributeValue<N> {
-    const bytes = kvmXenHvmAttr.encode({ type: hvmAttributes[name].type });
+    const bytes = hvmAttrQuery(name);
     this.vm.ioctl('KVM_XEN_HVM_GET_ATTR', bytes);
     return decodeHvmAttr(name, bytes);
   }
@@ -106,6 +113,11 @@ export function encodeTarget(target: EvtchnTarget): Uint8Array {
 }
 
 function encodeEvtchn(port: OutboundPort, flags: number): Uint8Array {
+  if (typeof port !== 'object' || port === null) throw new TypeError('port must be an object');
+  if (!Object.hasOwn(evtchnStat, port.type) || (port.type !== 'interdomain' && port.type !== 'ipi')) {
+    throw new TypeError(`port.type must be 'interdomain' or 'ipi', got ${String(port.type)}`);
+  }
+  if (typeof port.deliver !== 'object' || port.deliver === null) throw new TypeError('port.deliver must be { port, vcpu } or { eventfd }');
   const common = { type: hvmAttrType.EVTCHN, sendPort: port.sendPort, evtchnType: evtchnStat[port.type], evtchnFlags: flags };
   if ('eventfd' in port.deliver) {
     return kvmXenHvmAttr.encode({ ...common, deliverEventfdPort: 0, deliverEventfdFd: port.deliver.eventfd.fd });

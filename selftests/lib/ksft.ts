@@ -39,6 +39,7 @@ export interface TapOptions {
 export class Tap {
   private count = 0;
   private plannedCount: number | undefined;
+  private plannedNames: readonly string[] = [];
   private readonly totals = { pass: 0, fail: 0, xfail: 0, xpass: 0, skip: 0, error: 0 };
   private readonly out: Pick<Writable, 'write'>;
   private readonly strict: boolean;
@@ -49,9 +50,11 @@ export class Tap {
     this.line('KTAP version 1');
   }
 
-  plan(count: number): void {
-    this.plannedCount = count;
-    this.line(`1..${count}`);
+  /** The plan: how many checks, or their names in order (then a check not run is reported by name). */
+  plan(checks: number | readonly string[]): void {
+    this.plannedNames = typeof checks === 'number' ? [] : checks;
+    this.plannedCount = typeof checks === 'number' ? checks : checks.length;
+    this.line(`1..${this.plannedCount}`);
   }
 
   /** The whole test is skipped: "1..0 # SKIP reason", as ksft_exit_skip() prints it. */
@@ -99,7 +102,9 @@ export class Tap {
 
   /** The test ends early: every planned check not reported yet is reported as not run. */
   notRunRest(why: string): void {
-    while (this.plannedCount !== undefined && this.count < this.plannedCount) this.notRun(`planned check ${this.count + 1}`, why);
+    while (this.plannedCount !== undefined && this.count < this.plannedCount) {
+      this.notRun(this.plannedNames[this.count] ?? `planned check ${this.count + 1}`, why);
+    }
   }
 
   /** Whether a plan line was printed. */

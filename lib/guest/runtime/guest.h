@@ -1,4 +1,10 @@
-/* Everything a guest program includes: ucalls and assertions, x86 helpers, interrupts, formatting. */
+/*
+ * The one header a guest program includes: ucalls and assertions (ucall.h), x86 helpers (x86.h),
+ * interrupts, the xAPIC, formatting and the few string functions there are (no libc, no floating
+ * point: the runtime is built with -ffreestanding -mgeneral-regs-only). The program runs in 64-bit long
+ * mode, identity-mapped, loaded at 0x200000 (guest.ld), on a 64 KiB stack per vCPU; exceptions in
+ * vectors 0-31 end the run with GuestExceptionError on the host. Build: kvm-xen guest build FILE.c.
+ */
 #pragma once
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,5 @@
-/* Small x86-64 instruction wrappers for guest code. */
+/* Small x86-64 instruction wrappers for guest code: port I/O, HLT and interrupt windows, MSRs, CPUID,
+ * the TSC, and READ_ONCE/WRITE_ONCE for memory the host changes under the guest. */
 #pragma once
 #include <stdint.h>
 
