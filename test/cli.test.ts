@@ -1,11 +1,16 @@
 // The CLI's one rule for option errors: whichever verb parses its options, an unknown option is a usage
-// error — exit status 64, the option named, the verb's usage printed — and nothing else runs.
+// error — exit status 64, the option named, the verb's usage printed — and nothing else runs. Also the
+// other errors found before anything is fetched or booted: bad values (64), bad patches (65/66), a
+// cache that cannot be created (73).
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import t from 'tap';
 
+import { cliPath } from '../bin/suite-in-vm';
+import { projectRoot } from '../lib/paths';
 import { runCli } from './helpers/vm';
 
 for (const verb of ['info', 'setup', 'test', 'build-kvm']) {
@@ -69,4 +74,20 @@ t.test('build-kvm refuses a missing (66), empty (65) or non-applying (65) patch 
     t.match(run.stderr, says, 'says what is wrong with it');
     t.notMatch(run.stderr, /building KVM modules/, 'before the build');
   }
+});
+
+t.test('a HOME the user cannot write: 73 and what to set, not a raw EACCES (as user nobody)', { skip: process.getuid?.() !== 0 && 'needs root to become nobody' }, async (t) => {
+  const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath(), 'vm', '--', 'true'], {
+      // A clean environment: tap's hooks in the inherited one would try to write their records as nobody.
+      env: { PATH: process.env['PATH'], HOME: '/nonexistent', KVM_XEN_NO_INSTALL: '1' },
+      cwd: projectRoot,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+  t.equal(run.status, 73, `exit status 73 (${run.stderr.trim()})`);
+  t.match(run.stderr, /cannot create the cache directory \/nonexistent\/\.cache\/kvm-xen \(EACCES\); set KVM_XEN_CACHE \(or XDG_CACHE_HOME\) to a writable directory/);
 });
