@@ -125,9 +125,28 @@ VcpuRunner::VcpuRunner(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VcpuRu
   InstallKickHandler();
   registry_ = GetAddonState(env)->registry;
   registry_->Add(this, kRankThread);
+  slot_->runner = this;
+  DefineOwn<&VcpuRunner::RunSync>(env, info.This().As<Napi::Object>(), "runSync");
+}
+
+template <VcpuRunner::Method method>
+Napi::Value VcpuRunner::CallOwn(const Napi::CallbackInfo& info) {
+  VcpuRunner* runner = (*static_cast<std::shared_ptr<Slot>*>(info.Data()))->runner;
+  if (runner == nullptr) return ThrowStateError(info.Env(), "ERR_KVM_CLOSED", "the vCPU runner is gone");
+  return (runner->*method)(info);
+}
+
+template <VcpuRunner::Method method>
+void VcpuRunner::DefineOwn(Napi::Env env, Napi::Object self, const char* name) {
+  auto* held = new std::shared_ptr<Slot>(slot_);
+  Napi::Function function = Napi::Function::New<&VcpuRunner::CallOwn<method>>(env, name, held);
+  function.AddFinalizer([](Napi::Env, std::shared_ptr<Slot>* slot) { delete slot; }, held);
+  self.DefineProperty(Napi::PropertyDescriptor::Value(
+      name, function, static_cast<napi_property_attributes>(napi_writable | napi_configurable)));
 }
 
 VcpuRunner::~VcpuRunner() {
+  slot_->runner = nullptr;
   if (registry_) registry_->Remove(this);
   Stop();
 }
@@ -179,7 +198,10 @@ long VcpuRunner::RunOnThisThread(uint64_t timeoutNs) {
 Napi::Value VcpuRunner::RunSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t timeoutMs = 0;
-  if (!ArgInteger(info, 0, "timeoutMs", 0, kMaxTimeoutMs, &timeoutMs)) return env.Undefined();
+  // No argument (or undefined): no timeout, without a number's checks on the hot path.
+  if (info.Length() > 0 && !info[0].IsUndefined() && !ArgInteger(info, 0, "timeoutMs", 0, kMaxTimeoutMs, &timeoutMs)) {
+    return env.Undefined();
+  }
   if (!CheckUsable(env)) return env.Undefined();
   busy_->store(true);
   kicked_.store(false);

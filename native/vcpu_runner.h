@@ -56,6 +56,18 @@ class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
     uint64_t yieldNs = 0;
   };
 
+  // What the instance's own runSync function finds the runner by (its callback data), instead of
+  // napi_unwrap(this): that property lookup cost as much as the rest of the native run path. Null once
+  // the runner is gone; the function may outlive it.
+  struct Slot {
+    VcpuRunner* runner = nullptr;
+  };
+  using Method = Napi::Value (VcpuRunner::*)(const Napi::CallbackInfo&);
+  template <Method method>
+  static Napi::Value CallOwn(const Napi::CallbackInfo& info);
+  // Defines `name` on the instance as its own function calling `method`, shadowing the prototype's.
+  template <Method method>
+  void DefineOwn(Napi::Env env, Napi::Object self, const char* name);
   Napi::Value RunSync(const Napi::CallbackInfo& info);
   Napi::Value RunAsync(const Napi::CallbackInfo& info);
   Napi::Value YieldAsync(const Napi::CallbackInfo& info);
@@ -80,6 +92,7 @@ class VcpuRunner : public Napi::ObjectWrap<VcpuRunner>, public Cleanable {
   void Stop();
 
   std::shared_ptr<FdState> vcpu_;
+  std::shared_ptr<Slot> slot_ = std::make_shared<Slot>();
   std::unique_ptr<MappingPin> runPin_;
   volatile uint8_t* immediateExit_ = nullptr;
   std::shared_ptr<Registry> registry_;

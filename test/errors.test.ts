@@ -120,6 +120,21 @@ t.test('an ioctl on the wrong kind of fd is refused before the syscall', async (
   t.equal(raw(vcpu.handle, 'KVM_GET_REGS', new Uint8Array(144)), 0, 'the right kind of request on the same fd works');
 });
 
+t.test('a runner\'s own runSync (the hot path skips napi_unwrap) runs that runner whatever `this`, and refuses it closed', async (t) => {
+  const kvm = kvmOrSkip(t);
+  if (!kvm) return;
+  const vcpu = vmWithVcpu(t, kvm).vcpu(0)!;
+  const mapping = native.mapVcpuRun(vcpu.handle, vcpu.run.length) as Mapping;
+  t.teardown(() => mapping.unmap());
+  const runner = new native.VcpuRunner(vcpu.handle, mapping, () => undefined);
+  const runSync = runner.runSync;
+  t.ok(Object.hasOwn(runner, 'runSync'), 'an own function of the instance');
+  t.throws(() => Reflect.apply(runSync, {}, ['soon']), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, 'a bad timeout is still refused');
+  t.throws(() => runSync.call({}, -1), { name: 'RangeError' }, 'and a negative one');
+  runner.close();
+  t.throws(() => runSync.call(mapping), { code: 'ERR_KVM_CLOSED' }, 'a closed runner, through the function alone');
+});
+
 t.test('an addon object used as another class is refused, never misread', async (t) => {
   const kvm = kvmOrSkip(t);
   if (!kvm) return;

@@ -178,12 +178,16 @@ t.test('kvm-xen test --vm --json on Debian 6.12: real results, valid, timed, the
     t.ok(GAP_TESTS.some((name) => gap.path.startsWith(`kvm_xen.${name}.`)), `${gap.path} is one of the new checks`);
     t.ok(report.incidents.some((incident) => incident.test_id === gap.id && report.issues.some((issue) => issue.id === incident.issue_id)), `${gap.path} is an incident of a known issue`);
   }
-  t.equal(report.tests.filter((test) => test.status === 'FAIL').length, gaps.length, 'nothing else fails');
+  const others = report.tests.filter((test) => test.status !== 'PASS' && test.misc?.['expected_fail'] !== true);
+  t.same(others.map((test) => `${test.path}: ${test.status}`), [], 'nothing else fails');
 
-  for (const test of report.tests) t.ok(typeof test.duration === 'number' && test.duration >= 0, `${test.path} has a duration`);
+  // A check that never ran (ERROR) has no time of its own; every other test has one.
+  for (const test of report.tests.filter((each) => each.status !== 'ERROR')) {
+    t.ok(typeof test.duration === 'number' && test.duration >= 0, `${test.path} has a duration`);
+  }
   for (const parent of report.tests.filter((test) => test.path.split('.').length === 2)) {
     const stages = report.tests.filter((test) => test.path.startsWith(`${parent.path}.`));
-    const sum = stages.reduce((total, test) => total + test.duration!, 0);
+    const sum = stages.reduce((total, test) => total + (test.duration ?? 0), 0);
     t.ok(sum <= parent.duration! + 0.01, `${parent.path}: its stages (${sum.toFixed(3)} s) fit in its ${parent.duration} s`);
   }
   const shinfo = byPath(report, 'kvm_xen.xen_shinfo_test')[0];

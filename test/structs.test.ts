@@ -7,6 +7,7 @@ import t from 'tap';
 
 import { ElfError, parseElf } from '../lib/guest';
 import { decodeExit, decodeXenHvmCaps, type RequestName } from '../lib/kvm';
+import { ioDataCache } from '../lib/kvm/exits';
 import { array, struct, u32, u64, u8, viewOf } from '../lib/kvm/layout';
 import { allRequests, requestInfo } from '../lib/kvm/requests';
 import {
@@ -175,6 +176,19 @@ t.test('exits decode from kvm_run', async (t) => {
     t.equal(io[4096], 0x5a, 'the data is a view into kvm_run at data_offset');
   }
   t.match(decodeExit(fakeRun(2, (v) => v.setUint8(at, 0))), { reason: 'io', direction: 'in' });
+
+  // A vCPU's cache: the same data view while the data stays at the same place, a new one when it moves.
+  const cache = ioDataCache();
+  const view = viewOf(io);
+  const first = decodeExit(io, view, cache);
+  const again = decodeExit(io, view, cache);
+  t.ok(first.reason === 'io' && again.reason === 'io' && first.data === again.data, 'the same place: the same view');
+  view.setUint32(at + 4, 1, true);
+  const shorter = decodeExit(io, view, cache);
+  t.ok(shorter.reason === 'io' && shorter.data.length === 2 && shorter.data.byteOffset === 4096, 'a new length: a new view of it');
+  view.setBigUint64(at + 8, 4100n, true);
+  const moved = decodeExit(io, view, cache);
+  t.ok(moved.reason === 'io' && moved.data.byteOffset === 4100 && moved.data.length === 2, 'a new offset: a new view there');
 
   const mmio = decodeExit(fakeRun(6, (v) => {
     v.setBigUint64(at, 0xfee000b0n, true);

@@ -22,8 +22,8 @@ export interface Mapping {
 }
 
 export interface VcpuRunner {
-  /** KVM_RUN on this thread: 0, -EINTR (kicked), -ETIMEDOUT, or -errno. */
-  runSync(timeoutMs: number): number;
+  /** KVM_RUN on this thread: 0, -EINTR (kicked), -ETIMEDOUT, or -errno. No timeout when absent. */
+  runSync(timeoutMs?: number): number;
   /**
    * KVM_RUN on the runner's own thread. Waits up to spinUs for it to end: returns the result then, or
    * undefined, in which case the result goes to onDone through the event loop.

@@ -3,7 +3,7 @@
 import os from 'node:os';
 
 import { BusyError, check, ClosedError, KvmError } from './errors';
-import { decodeExit, type VcpuExit } from './exits';
+import { decodeExit, ioDataCache, type VcpuExit } from './exits';
 import { viewOf, type Fields, type PartialValues, type Struct, type Values } from './layout';
 import { native, type FdHandle, type Mapping, type VcpuRunner } from './native';
 import { requestIndex, type RequestName } from './requests';
@@ -50,6 +50,7 @@ export class Vcpu implements Disposable {
   readonly run: Uint8Array;
   private readonly runView: DataView;
   private readonly runMapping: Mapping;
+  private readonly ioData = ioDataCache();
   private readonly runner: VcpuRunner;
   private pending: Pending | undefined;
   private closedByUser = false;
@@ -177,7 +178,7 @@ export class Vcpu implements Disposable {
   runSync(options?: RunOptions): VcpuExit {
     // The hot path: only the cheap JavaScript-side closed check; the shim refuses a closed fd anyway.
     if (this.closedByUser) throw new ClosedError(`vCPU ${this.id}`);
-    return this.exitFrom(this.runner.runSync(options === undefined ? 0 : timeoutOf(options)));
+    return this.exitFrom(options === undefined ? this.runner.runSync() : this.runner.runSync(timeoutOf(options)));
   }
 
   /**
@@ -294,7 +295,7 @@ export class Vcpu implements Disposable {
   }
 
   private exitFrom(result: number): VcpuExit {
-    if (result === 0) return decodeExit(this.run, this.runView);
+    if (result === 0) return decodeExit(this.run, this.runView, this.ioData);
     if (result === -EINTR) return { reason: 'kicked' };
     if (result === -ETIMEDOUT) return { reason: 'timeout' };
     throw new KvmError('ioctl', -result, 'KVM_RUN');
