@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // The kvm-xen command line: one verb per file under bin/commands/. `--help`, option errors and the
 // library's errors are handled here, once for every verb.
-import { BuildError } from '../lib/kbuild';
+import { BuildError, PatchError } from '../lib/kbuild';
 import { KernelNotFound } from '../lib/debian/kernel';
+import { CacheError } from '../lib/cache';
+import { MissingPackages } from '../lib/debian/apt';
 import { CorruptPackage, PackageError } from '../lib/debian/packages';
 import { KvmError } from '../lib/kvm';
 import { ProgramError } from '../lib/process';
@@ -28,6 +30,9 @@ function wantsHelp(argv: readonly string[]): boolean {
 function failureStatus(error: unknown): number | undefined {
   if (error instanceof VmError) return error.status;
   if (error instanceof KernelNotFound || error instanceof CorruptPackage) return vmExitStatus.badKernel;
+  if (error instanceof CacheError) return 73;  // EX_CANTCREAT
+  if (error instanceof PatchError) return error.reason === 'missing' ? 66 : 65;
+  if (error instanceof MissingPackages) return vmExitStatus.missingTool;
   if (error instanceof BuildError || error instanceof PackageError || error instanceof ProgramError || error instanceof KvmError) return 1;
   return undefined;
 }

@@ -1,17 +1,17 @@
 // The VM flags shared by `kvm-xen vm`, `kvm-xen test --vm` and `kvm-xen compare`, parsed one way.
-import { VmError, type Accel, type VmOptions } from '../lib/vm';
+import { MAX_SMP, MIN_MEM_MB, validateVmOptions, VmError, type Accel, type VmOptions } from '../lib/vm';
 
 export const vmOptionsHelp = `VM options:
   --kernel K        debian (default: the newest Debian 6.12 amd64 kernel), debian:VERSION,
                     a bzImage file, or a built kernel tree
   --kvm-modules DIR load kvm.ko / kvm-amd.ko / kvm-intel.ko from DIR instead of the kernel's own
   --accel A         auto (default: KVM if the host can nest, else TCG), kvm, tcg
-  --smp N           vCPUs (default 2)
-  --mem MB          memory in MiB (default 2048)
+  --smp N           vCPUs (default 2, at most ${MAX_SMP})
+  --mem MB          memory in MiB (default 2048; ${MIN_MEM_MB} to the host's memory)
   --timeout S       limit for the whole run in seconds (default 1800)
   --append ARGS     extra kernel command-line arguments
-  --env K=V         set an environment variable for the command (repeatable; PATH, HOME=/tmp and
-                    TERM are set already)
+  --env K=V         set an environment variable for the command (repeatable; K a shell name;
+                    PATH, HOME=/tmp and TERM are set already)
   --verbose         show the guest kernel's console on stderr`;
 
 const valued = new Set(['--kernel', '--kvm-modules', '--accel', '--smp', '--mem', '--timeout', '--append', '--env']);
@@ -22,7 +22,17 @@ function positiveInteger(flag: string, value: string): number {
   return number;
 }
 
-/** Applies one VM flag to `options`; returns false if `flag` is not a VM flag. */
+/** The library's check of the options (lib/vm/options.ts), as a usage error naming the flag. */
+export function checkVmOptions(options: VmOptions): void {
+  try {
+    validateVmOptions(options);
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw new VmError('usage', error.message);
+    throw error;
+  }
+}
+
+/** Applies one VM flag to `options` (checked at once); returns false if `flag` is not a VM flag. */
 export function applyVmFlag(options: VmOptions, flag: string, value: string | undefined): boolean {
   if (flag === '--verbose') {
     options.verbose = true;
@@ -48,6 +58,7 @@ export function applyVmFlag(options: VmOptions, flag: string, value: string | un
       break;
     }
   }
+  checkVmOptions(options);
   return true;
 }
 

@@ -11,10 +11,23 @@ export function cacheRoot(): string {
   return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache'), 'kvm-xen');
 }
 
+/** The cache cannot be created (a HOME that is not writable or does not exist): the CLI exits 73. */
+export class CacheError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CacheError';
+  }
+}
+
 /** A subdirectory of the cache, created if missing. */
 export function cacheDir(...parts: string[]): string {
   const dir = path.join(cacheRoot(), ...parts);
-  fs.mkdirSync(dir, { recursive: true });
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new CacheError(`cannot create the cache directory ${dir} (${code}); set KVM_XEN_CACHE (or XDG_CACHE_HOME) to a writable directory`);
+  }
   return dir;
 }
 

@@ -17,6 +17,8 @@ export interface ProgramResult {
 
 export interface ProgramOptions {
   cwd?: string;
+  /** The program's environment (default: ours). */
+  env?: NodeJS.ProcessEnv;
   /** Called with each piece of the program's stderr as it comes (a tool's own progress). */
   onStderr?: (text: string) => void;
 }
@@ -24,7 +26,7 @@ export interface ProgramOptions {
 /** Runs `program` with `args`; resolves with its status and output, rejects only if it cannot start. */
 export function runProgram(program: string, args: readonly string[], options: ProgramOptions = {}): Promise<ProgramResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });

@@ -40,6 +40,7 @@ setTimeout(() => {}, 60000);  // a guest after its command: the runner stops it
 
 interface Scenario {
   flakyBoots: number;
+  accel?: 'kvm' | 'tcg';
   retryOnFlake?: boolean;
 }
 
@@ -60,7 +61,7 @@ async function runScenario(t: tap.Test, scenario: Scenario): Promise<{ result: A
   let retries = 0;
   const result = await runInVm({
     command: ['true'],
-    accel: 'tcg',
+    accel: scenario.accel ?? 'tcg',
     timeoutMs: 60_000,
     output: { write: (chunk) => { output += chunk.toString(); } },
     errorOutput: { write: () => undefined },
@@ -78,6 +79,16 @@ t.test('an int3 oops is retried once in a fresh VM; the retry\'s status and outp
   t.equal(boots, 2);
   t.equal(retries, 1, 'the caller was told to drop the first attempt\'s output');
   t.equal(output, 'output of boot 2\n');
+  t.match(result.retriedAfter, /Oops: int3.*TCG flake/, 'the result says it was retried, and why');
+});
+
+t.test('under --accel kvm an int3 oops is the kernel\'s failure (70), never retried', async (t) => {
+  const { result, retries, boots } = await runScenario(t, { flakyBoots: 1, accel: 'kvm' });
+  t.equal(result.status, vmExitStatus.guestPanic, result.message);
+  t.match(result.message, /crashed while the command ran: Oops: int3/);
+  t.equal(boots, 1, 'one boot');
+  t.equal(retries, 0);
+  t.equal(result.retriedAfter, undefined);
 });
 
 t.test('an int3 oops twice in a row is an infrastructure failure (75), not a test result', async (t) => {

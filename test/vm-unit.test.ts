@@ -9,7 +9,7 @@ import { classify } from '../lib/vm/classify';
 import { EndMarkedStream, endMarker } from '../lib/vm/end-marker';
 import { commandScript } from '../lib/vm/guest-init';
 import { parseVmArgs } from '../bin/vm-flags';
-import { VmError, vmExitStatus } from '../lib/vm';
+import { runInVm, VmError, vmExitStatus } from '../lib/vm';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 
@@ -55,7 +55,7 @@ const INT3 = '[    9.1] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n[    9.2] Kerne
 
 t.test('classification: each way a run ends has its own outcome', async (t) => {
   const cases: Array<[string, Partial<BootObservation>, string, RegExp]> = [
-    ['the end marker wins over anything after it', { exitStatus: 3, console: PANIC }, 'exited', /^$/],
+    ['the end marker and a clean console: the command\'s status', { exitStatus: 3, console: '[    1.0] Linux version 6.12\nquiet\n' }, 'exited', /^$/],
     ['interrupted', { stoppedFor: 'interrupted' }, 'interrupted', /interrupted/],
     ['output closed', { stoppedFor: 'outputClosed' }, 'outputClosed', /output was closed/],
     ['timeout', { stoppedFor: 'timeout', console: 'hung' }, 'timeout', /time limit of 60 s/],
@@ -70,13 +70,57 @@ t.test('classification: each way a run ends has its own outcome', async (t) => {
     ['QEMU killed from outside', { qemuEnd: 'signal SIGKILL' }, 'guestPanic', /QEMU ended with signal SIGKILL, not sent by kvm-xen/],
   ];
   for (const [name, observation, outcome, message] of cases) {
-    const verdict = classify(seen(observation), limits);
+    const verdict = classify(seen(observation), limits, 'tcg');
     t.equal(verdict.outcome, outcome, name);
     t.match(verdict.message, message, `${name}: message`);
   }
-  t.ok(classify(seen({ console: `a\nb\n${PANIC}` }), limits).consoleTail.some((line) => line.includes('Kernel panic')), 'the crash is in the console tail');
-  const noisy = classify(seen({ startedCommand: false, console: `\x1b[0m\x1b[1;31mred\x1b[0m\tcell\r\n\x1b]0;title\x07bell\x07 bs\x08 nul\x00\x1bc\x1b(B\r\n` }), limits);
+  t.ok(classify(seen({ console: `a\nb\n${PANIC}` }), limits, 'tcg').consoleTail.some((line) => line.includes('Kernel panic')), 'the crash is in the console tail');
+  const noisy = classify(seen({ startedCommand: false, console: `\x1b[0m\x1b[1;31mred\x1b[0m\tcell\r\n\x1b]0;title\x07bell\x07 bs\x08 nul\x00\x1bc\x1b(B\r\n` }), limits, 'tcg');
   t.same(noisy.consoleTail, ['red\tcell', 'bell bs nul'], 'the tail is plain text: no escape sequences or control characters but tab');
+});
+
+// Console samples as Debian's 6.12 prints them.
+const WARN = [
+  '[   20.1] ------------[ cut here ]------------',
+  '[   20.1] WARNING: CPU: 1 PID: 233 at arch/x86/kvm/xen.c:1234 kvm_xen_set_evtchn_fast+0x2a/0x300 [kvm]',
+  '[   20.1] Modules linked in: kvm_amd kvm',
+  '[   20.2] Call Trace:',
+  '[   20.2]  <TASK>',
+  '[   20.2] ---[ end trace 0000000000000000 ]---',
+].join('\n') + '\n';
+const LOCKDEP = '[   30.0] ======================================================\n[   30.0] WARNING: possible circular locking dependency detected\n';
+const KASAN = '[   31.0] ==================================================================\n[   31.0] BUG: KASAN: slab-out-of-bounds in kvm_xen_hcall_evtchn_send+0x44/0x90 [kvm]\n';
+const UBSAN = '[   32.0] UBSAN: shift-out-of-bounds in arch/x86/kvm/xen.c:99:12\n';
+const GPF = '[   33.0] general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] PREEMPT SMP NOPTI\n';
+const BOOT_GPF = '[    0.3] general protection fault: 0000 [#1] PREEMPT SMP NOPTI\n[    0.3] CPU: 0 PID: 0 Comm: swapper/0 Not tainted 6.12.117+deb12-amd64\n[    0.3] RIP: 0010:text_poke_early+0x3c/0x80\n';
+
+t.test('kernel warnings fail a run whose command finished, with their lines (11.5b)', async (t) => {
+  for (const [name, console] of [['WARN()', WARN], ['lockdep', LOCKDEP], ['KASAN', KASAN], ['UBSAN', UBSAN], ['a survived GPF', GPF]] as const) {
+    for (const accel of ['tcg', 'kvm'] as const) {
+      const verdict = classify(seen({ exitStatus: 0, console: `[    1.0] booting\n${console}` }), limits, accel);
+      t.equal(verdict.outcome, 'guestPanic', `${name} under ${accel}: a failure (status 70), though the command exited 0`);
+      t.match(verdict.message, /reported 1 problem\(s\) during the run \(the command's own status was 0\)/, `${name}: says so`);
+      t.ok(verdict.consoleTail.length > 0 && verdict.consoleTail.some((line) => console.includes(line)), `${name}: its lines are in the report`);
+    }
+  }
+  const warned = classify(seen({ exitStatus: 0, console: WARN }), limits, 'kvm');
+  t.match(warned.message, /WARNING: CPU: 1 PID: 233 at arch\/x86\/kvm\/xen\.c:1234/, 'the WARNING line itself, without its time stamp');
+  t.ok(warned.consoleTail.includes('[   20.2] Call Trace:'), 'the call trace after it is in the report');
+  t.equal(classify(seen({ exitStatus: 1, console: '[    1.0] x86/fpu: Supporting XSAVE feature 0x001: \'x87 floating point registers\'\n' }), limits, 'kvm').outcome, 'exited', 'an ordinary console is no warning');
+});
+
+t.test('the TCG flakes are flakes only under TCG; under KVM an oops fails the run (11.4a)', async (t) => {
+  t.equal(classify(seen({ console: INT3 }), limits, 'tcg').outcome, 'flake', 'int3 oops under TCG: a flake (retried)');
+  const kvm = classify(seen({ console: INT3 }), limits, 'kvm');
+  t.equal(kvm.outcome, 'guestPanic', 'int3 oops under KVM: the kernel\'s own crash (70), never retried');
+  t.match(kvm.message, /crashed while the command ran: Oops: int3/);
+  t.equal(classify(seen({ exitStatus: 0, console: INT3 }), limits, 'tcg').outcome, 'flake', 'an int3 oops under TCG spoils a finished run too');
+  t.equal(classify(seen({ exitStatus: 0, console: INT3 }), limits, 'kvm').outcome, 'guestPanic', 'and fails it under KVM');
+  const poke = classify(seen({ console: BOOT_GPF, startedCommand: false }), limits, 'tcg');
+  t.equal(poke.outcome, 'flake', 'GPF in text_poke_early during a TCG boot: a flake');
+  t.match(poke.message, /text_poke_early before the command started, a known TCG flake/);
+  t.equal(classify(seen({ console: BOOT_GPF, startedCommand: false }), limits, 'kvm').outcome, 'guestPanic', 'the same under KVM: a crash');
+  t.equal(classify(seen({ console: BOOT_GPF, startedCommand: true }), limits, 'tcg').outcome, 'guestPanic', 'after the command started: a crash');
 });
 
 t.test('the runner statuses are distinct and outside what a shell uses for itself', async (t) => {
@@ -115,4 +159,26 @@ t.test('the command script hands every argument over literally', async (t) => {
   t.same(JSON.parse(run.stdout), [args, '/', "a'b $(c) \"d\""]);
   t.throws(() => commandScript({ argv: ['a\0b'], cwd: '/', env: {} }), /NUL/);
   t.throws(() => commandScript({ argv: ['true'], cwd: '/', env: { 'BAD NAME': 'x' } }), /environment variable name/);
+});
+
+t.test('runInVm checks its options as the CLI does, before anything runs', async (t) => {
+  const bad: Array<[Record<string, unknown>, ErrorConstructor, RegExp]> = [
+    [{ smp: -1 }, RangeError, /^smp must be an integer from 1 to 288/],
+    [{ smp: 1.5 }, RangeError, /^smp /],
+    [{ smp: '2' }, TypeError, /^smp must be a number/],
+    [{ memMb: -5 }, RangeError, /^memMb must be an integer from 128 /],
+    [{ memMb: 1e12 }, RangeError, /^memMb .*host's memory/],
+    [{ timeoutMs: -1 }, RangeError, /^timeoutMs /],
+    [{ timeoutMs: NaN }, RangeError, /^timeoutMs .*got NaN/],
+    [{ timeoutMs: 2 ** 31 }, RangeError, /^timeoutMs /],
+    [{ accel: 'xen' }, RangeError, /^accel must be auto, kvm, tcg, got "xen"/],
+    [{ env: { 'BAD-NAME': 'x' } }, RangeError, /^env name "BAD-NAME"/],
+    [{ env: { GOOD: 3 } }, TypeError, /^env\.GOOD must be a string/],
+    [{ kernel: 7 }, TypeError, /^kernel must be a string/],
+    [{ command: 'true' }, TypeError, /^command must be an array of strings/],
+  ];
+  for (const [options, type, message] of bad) {
+    // KVM_XEN_QEMU is not consulted: a request that got past the checks would fail differently.
+    await t.rejects(runInVm({ command: ['true'], ...options } as never), { constructor: type, message }, JSON.stringify(options));
+  }
 });

@@ -11,7 +11,11 @@ Builds kvm.ko, kvm-amd.ko and kvm-intel.ko out of tree from Debian's linux-sourc
 kernel's version, with the patches applied (patch -p1), against Debian's matching headers.
 Prints the directory with the modules as the last line of stdout, for:
   kvm-xen test --vm --kvm-modules DIR
-Results are cached per kernel and patch contents.`;
+Results are cached per kernel and patch contents. The toolchain and the patches are checked before
+anything is built.
+
+Exit status: 0 built or reused; 1 the build failed; 64 usage error; 65 a patch is empty or does not
+apply; 66 a patch file is missing; 69 a tool is missing and could not be installed.`;
 
 export const buildKvm: Command = {
   summary: 'build kvm.ko / kvm-amd.ko for a Debian kernel with your patches (for --kvm-modules)',

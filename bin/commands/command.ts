@@ -7,11 +7,20 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
+/** A verb's own usage error (a bad value, an unknown name): reported like parseArgs' errors, status 64. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
 /**
- * An option error from node:util's parseArgs (unknown option, missing value, stray positional): the
+ * A UsageError, or an option error from node:util's parseArgs (unknown option, missing value, stray positional): the
  * CLI reports it with the verb's usage and exit status 64, whichever verb parsed.
  */
 export function isUsageError(error: unknown): error is Error {
+  if (error instanceof UsageError) return true;
   const code = (error as { code?: unknown } | null)?.code;
   return error instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }

@@ -7,6 +7,7 @@ import { runSuiteInVm } from '../suite-in-vm';
 import { applyVmFlag, vmOptionsHelp } from '../vm-flags';
 import type { Command } from './command';
 import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
+import { parseSuiteArgs } from './test';
 
 const usage = `usage: kvm-xen compare --kernel A [--kvm-modules DIR] --kernel B [--kvm-modules DIR] [VM OPTIONS] [-- TEST ARGS]
 
@@ -46,6 +47,7 @@ function parse(argv: readonly string[]): { sides: Side[]; common: VmOptions; tes
     }
   }
   if (sides.length !== 2) throw new VmError('usage', `compare needs exactly two --kernel options, got ${sides.length}`);
+  parseSuiteArgs(testArgs);  // the suite's arguments are checked here, before either VM boots
   return { sides, common, testArgs };
 }
 

@@ -6,7 +6,7 @@ import { runSuite, selftests } from '../../selftests/suite';
 import { printProgress, reportVmResult } from '../progress';
 import { runSuiteInVm } from '../suite-in-vm';
 import { parseVmArgs } from '../vm-flags';
-import type { Command } from './command';
+import { type Command, UsageError } from './command';
 import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 
 const usage = `usage: kvm-xen test [--strict] [--verbose] [--list] [NAME...]
@@ -22,41 +22,49 @@ failed, 4 everything skipped (the kernel lacks what the tests need).
   --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)
 ${jsonOptionHelp}`;
 
+/** The suite's own arguments, checked here (on the host, before any VM boots): names, --repeat. */
+export function parseSuiteArgs(argv: string[]): { strict: boolean; verbose: boolean; list: boolean; repeat: number; names: string[] } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      strict: { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+      list: { type: 'boolean' },
+      repeat: { type: 'string' },
+    },
+  });
+  const unknown = positionals.filter((name) => !selftests.some((entry) => entry.name === name));
+  if (unknown.length > 0) throw new UsageError(`unknown selftest ${unknown.join(', ')}; known: ${selftests.map((entry) => entry.name).join(', ')}`);
+  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) throw new UsageError(`--repeat needs a positive integer, got ${JSON.stringify(values.repeat)}`);
+  return { strict: values.strict ?? false, verbose: values.verbose ?? false, list: values.list ?? false, repeat, names: positionals };
+}
+
+function list(): number {
+  for (const entry of selftests) process.stdout.write(`${entry.name.padEnd(24)} ${entry.summary}\n`);
+  return 0;
+}
+
 export const test: Command = {
   summary: 'run the selftest suite (KTAP v1; exit 0/1/4), here or in a booted kernel (--vm)',
   usage,
   async run(allArgs) {
     const { file: jsonFile, rest: argv } = takeJsonOption(allArgs);
     if (argv.includes('--vm')) return runInVmMode(argv.filter((arg) => arg !== '--vm'), jsonFile);
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        strict: { type: 'boolean' },
-        verbose: { type: 'boolean', short: 'v' },
-        list: { type: 'boolean' },
-        repeat: { type: 'string' },
-      },
-    });
-    if (values.list) {
-      for (const entry of selftests) process.stdout.write(`${entry.name.padEnd(24)} ${entry.summary}\n`);
-      return 0;
-    }
-    const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
-    if (!Number.isInteger(repeat) || repeat < 1) {
-      process.stderr.write('kvm-xen test: --repeat needs a positive integer\n');
-      return 64;
-    }
+    const args = parseSuiteArgs(argv);
+    if (args.list) return list();
     const recording = jsonFile === undefined ? undefined : new SuiteRecording();
-    const status = await runSuite({ only: positionals, strict: values.strict ?? false, verbose: values.verbose ?? false, repeat, ...(recording ? { out: recording.sink(process.stdout) } : {}) });
+    const status = await runSuite({ only: args.names, strict: args.strict, verbose: args.verbose, repeat: args.repeat, ...(recording ? { out: recording.sink(process.stdout) } : {}) });
     if (recording) writeKcidbJson(jsonFile!, [recording.report({ kernel: undefined, environment: "this machine's /dev/kvm" })]);
     return status;
   },
 };
 
-/** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside. */
+/** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside, checked here first. */
 async function runInVmMode(argv: string[], jsonFile: string | undefined): Promise<number> {
   const { options, rest } = parseVmArgs(argv);
+  if (parseSuiteArgs(rest).list) return list();
   const recording = jsonFile === undefined ? undefined : new SuiteRecording();
   const output = recording ? recording.sink(process.stdout) : process.stdout;
   const result = await runSuiteInVm({ ...options, onProgress: printProgress() }, rest, { output, errorOutput: process.stderr, ...(recording ? { onRetry: () => recording.reset() } : {}) });

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import type { OnProgress } from '../progress';
 import { ProgramError } from '../process';
+import { mayChangeHost, refreshPackageLists } from './apt';
 import { availableVersions, matchingPackages, PackageError, unpackedPackage, unpackedPackages } from './packages';
 
 /** The kernel every caller boots or builds for when it names none. */
@@ -86,26 +87,34 @@ function cachedImage(wanted: string | undefined): { image: DebianImage; version:
   return cached.pop();
 }
 
-/** The Debian 6.12 amd64 kernel of version `wanted` (the newest if undefined), unpacked in the cache. */
-export async function debianKernel(wanted: string | undefined, onProgress?: OnProgress): Promise<DebianKernel> {
+/** The newest offered image of version `wanted` (any if undefined) and its package version. */
+async function offeredImage(wanted: string | undefined): Promise<{ image: DebianImage; version: string } | undefined> {
   const images = (await offeredImages())
     .filter((image) => wanted === undefined || upstreamVersion(image.abi) === upstreamVersion(wanted))
     .sort((a, b) => a.sublevel - b.sublevel);
-  let image = images.pop();
-  let version: string | undefined;
-  if (image) {
-    const versions = await availableVersions(image.name);
-    version = wanted?.includes('-') ? versions.find((offered) => offered === wanted) : versions[versions.length - 1];
+  const image = images.pop();
+  if (!image) return undefined;
+  const versions = await availableVersions(image.name);
+  const version = wanted?.includes('-') ? versions.find((offered) => offered === wanted) : versions[versions.length - 1];
+  return version ? { image, version } : undefined;
+}
+
+/**
+ * The Debian 6.12 amd64 kernel of version `wanted` (the newest if undefined), unpacked in the cache.
+ * Neither offered nor cached: the package lists may be stale (a fresh machine), so they are refreshed
+ * once (as root) and asked again.
+ */
+export async function debianKernel(wanted: string | undefined, onProgress?: OnProgress): Promise<DebianKernel> {
+  const what = wanted === undefined ? 'linux-image-6.12.*-amd64-unsigned' : `Debian kernel ${wanted}`;
+  let found = (await offeredImage(wanted)) ?? cachedImage(wanted);
+  if (!found && (await refreshPackageLists(`offer no ${what} and none is cached`, onProgress))) found = await offeredImage(wanted);
+  if (!found) {
+    const hint = wanted === undefined
+      ? (mayChangeHost() ? 'even after apt-get update' : '(run: apt-get update)')
+      : '(see: apt-cache search linux-image-6.12 | grep amd64-unsigned)';
+    throw new KernelNotFound(`the package source offers no ${what} and none is cached ${hint}`);
   }
-  if (!image || !version) {
-    const cached = cachedImage(wanted);
-    if (!cached) {
-      throw new KernelNotFound(wanted === undefined
-        ? 'the package source offers no linux-image-6.12.*-amd64-unsigned and none is cached (run: apt-get update)'
-        : `the package source offers no Debian kernel ${wanted} and none is cached (see: apt-cache search linux-image-6.12 | grep amd64-unsigned)`);
-    }
-    ({ image, version } = cached);
-  }
+  const { image, version } = found;
   const root = await unpackedPackage(image.name, version, onProgress);
   const release = `${image.abi}-amd64`;
   return {

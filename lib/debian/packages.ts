@@ -50,11 +50,18 @@ async function sortVersions(versions: string[]): Promise<string[]> {
  */
 function listsStamp(): string {
   const mtime = (file: string): number => { try { return fs.statSync(file).mtimeMs; } catch { return 0; } };
-  return `${mtime('/var/lib/apt/lists')}:${mtime('/var/cache/apt/pkgcache.bin')}`;
+  return `${mtime('/var/lib/apt/lists')}:${mtime('/var/cache/apt/pkgcache.bin')}:${process.env['APT_CONFIG'] ?? ''}`;
+}
+
+const answersFile = (): string => path.join(cacheDir(), 'apt-answers.json');
+
+/** Drops the remembered answers: the package lists were just refreshed (apt.ts). */
+export function forgetAptAnswers(): void {
+  fs.rmSync(answersFile(), { force: true });
 }
 
 async function remembered(key: string, compute: () => Promise<string[]>): Promise<string[]> {
-  const file = path.join(cacheDir(), 'apt-answers.json');
+  const file = answersFile();
   const stamp = listsStamp();
   let answers: { stamp: string; values: Record<string, string[]> } = { stamp, values: {} };
   try {

@@ -11,7 +11,8 @@ import { DEFAULT_KERNEL, debianKernel, debianKernelSpec, KVM_MODULES } from '../
 import { runProgram } from '../process';
 import type { OnProgress } from '../progress';
 import { headersTree } from './headers';
-import { BuildError, preparedSources } from './kvm-source';
+import { BuildError, checkPatchFiles, preparedSources } from './kvm-source';
+import { ensureKbuildTools } from './toolchain';
 
 export interface BuildOptions {
   /** debian (default) or debian:VERSION. */
@@ -46,17 +47,19 @@ export async function buildKvmModules(options: BuildOptions = {}): Promise<Built
   const debian = debianKernelSpec(spec);
   if (!debian) throw new BuildError(`build-kvm builds for Debian kernels (debian, debian:VERSION), not ${spec}`);
   const patches = options.patches ?? [];
-  for (const patch of patches) if (!fs.existsSync(patch)) throw new BuildError(`patch ${patch} does not exist`);
+  checkPatchFiles(patches);
   const { onProgress } = options;
+  await ensureKbuildTools(onProgress);
   const kernel = await debianKernel(debian.version, onProgress);
   const { abi, version } = kernel;
   const out = options.out ?? path.join(cacheDir('kvm-modules'), `${abi}-${patchesKey(patches)}`);
   if (!options.out && complete(out)) return { dir: out, kernel: kernel.description, built: false };
 
-  const headers = await headersTree(abi, onProgress);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-kbuild-'));
   try {
+    // The patches first: one that does not apply is reported before the headers are fetched.
     const moduleDir = await preparedSources(version, patches, work, onProgress);
+    const headers = await headersTree(abi, onProgress);
     onProgress?.({ kind: 'step', text: `building KVM modules for ${abi}${patches.length ? ` with ${patches.length} patch(es)` : ''}` });
     const make = await runProgram('make', ['-C', headers, `M=${moduleDir}`, `-j${Math.max(2, os.cpus().length)}`, 'modules']);
     if (make.status !== 0) {

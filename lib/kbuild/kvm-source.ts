@@ -20,6 +20,27 @@ export class BuildError extends Error {
   }
 }
 
+/** A patch that is missing (exit 66, no input), empty or does not apply (65, data error). */
+export class PatchError extends BuildError {
+  constructor(readonly reason: 'missing' | 'empty' | 'doesNotApply', message: string) {
+    super(message);
+    this.name = 'PatchError';
+  }
+}
+
+/** What can be told about the patch files without the sources: they exist and say something. */
+export function checkPatchFiles(patches: readonly string[]): void {
+  for (const patch of patches) {
+    let text: string;
+    try {
+      text = fs.readFileSync(patch, 'utf8');
+    } catch (error) {
+      throw new PatchError('missing', `patch ${patch} cannot be read: ${(error as Error).message}`);
+    }
+    if (!/^(---|\+\+\+|diff --git) /m.test(text)) throw new PatchError('empty', `patch ${patch} is empty or not a patch (no ---/+++ lines)`);
+  }
+}
+
 async function pristineSources(version: string, onProgress: OnProgress | undefined): Promise<string> {
   const dir = path.join(cacheDir('kbuild'), `kvm-source-${versionDirName(version)}`);
   return cachedDirectory(dir, async (tmp) => {
@@ -38,7 +59,7 @@ export async function preparedSources(version: string, patches: readonly string[
   for (const patch of patches) {
     const result = await runProgram('patch', ['-p1', '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
     if (result.status !== 0) {
-      throw new BuildError(`patch ${patch} does not apply to ${KERNEL_SOURCE} ${version}:\n${(result.stdout + result.stderr).trim()}`);
+      throw new PatchError('doesNotApply', `patch ${patch} does not apply to ${KERNEL_SOURCE} ${version}:\n${(result.stdout + result.stderr).trim()}`);
     }
   }
   const moduleDir = path.join(dest, 'arch', 'x86', 'kvm');

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
 import { EndMarkedStream } from './end-marker';
-import { onPath } from './host-tools';
+import { onPath } from '../debian/apt';
 import { qemuProgram } from './qemu';
 
 export interface Sink {

@@ -16,8 +16,19 @@ export interface Verdict {
 
 /** Multi-threaded TCG running stale bytes while the guest patches its own text (vm-on-this-machine.md). */
 const INT3_OOPS = /Oops: int3\b/;
+/**
+ * A guest "general protection fault" in text_poke_early during boot: TCG again running stale bytes
+ * while the kernel patches its own text (alternatives), seen once before the command started.
+ */
+const TEXT_POKE_GPF = /general protection fault[\s\S]{0,2000}text_poke_early/;
 /** A kernel crash: a panic, an oops, a BUG, a general protection fault in the kernel. */
 export const CRASH = /Kernel panic - not syncing|Oops: |BUG: |general protection fault/;
+/**
+ * A kernel that warned and went on: WARN() ("WARNING: CPU: 0 PID: 1 at ..."), BUG: (KASAN's reports
+ * among them), UBSAN, lockdep's splats, a GPF or oops in a process the kernel survived. A KVM patch
+ * that WARNs must not pass because the command's status was 0.
+ */
+const KERNEL_PROBLEM = /^(WARNING: |BUG: |UBSAN: |kernel BUG at |Oops: |general protection fault)|possible (circular|recursive) locking dependency|inconsistent lock state|suspicious RCU usage|KASAN: /;
 /** What our init says when it cannot go on (guest-init.ts). */
 const INIT_FAILURE = /kvm-xen-init: (.*)/;
 
@@ -42,27 +53,41 @@ function lines(text: string): string[] {
   return text.split('\n').map((line) => line.replace(ESCAPE_SEQUENCE, '').replace(CONTROL, '')).filter((line) => !line.includes(START_MARKER));
 }
 
+/** A console line without its printk time stamp. */
+const message = (line: string): string => line.replace(PRINTK_TIME, '').trim();
+
 function tail(consoleLines: readonly string[]): string[] {
-  const at = consoleLines.findIndex((line) => CRASH.test(line));
+  const at = consoleLines.findIndex((line) => CRASH.test(line) || KERNEL_PROBLEM.test(message(line)));
   const kept = at >= 0 ? consoleLines.slice(Math.max(0, at - 2), at + 40) : consoleLines.slice(-20);
   return kept.filter((line, index) => line.trim() !== '' || index < kept.length - 1);
 }
 
-export function classify(seen: BootObservation, limits: Limits): Verdict {
+/**
+ * The run's verdict. `accel` is the accelerator the guest ran under: the TCG flakes (int3 oops; a GPF
+ * in text_poke_early before the command started) are flakes only under TCG; under KVM an oops is the
+ * kernel's, and fails the run.
+ */
+export function classify(seen: BootObservation, limits: Limits, accel: 'kvm' | 'tcg'): Verdict {
   const consoleLines = lines(seen.console);
   const verdict = (outcome: VmOutcome, message: string): Verdict => ({ outcome, message, consoleTail: outcome === 'exited' ? [] : tail(consoleLines) });
-  // The end marker came: the command finished, whatever happened afterwards.
-  if (seen.exitStatus !== undefined) return verdict('exited', '');
   if (seen.stoppedFor === 'interrupted') return verdict('interrupted', 'interrupted; QEMU was stopped');
   if (seen.stoppedFor === 'outputClosed') return verdict('outputClosed', "the command's output was closed by its reader; QEMU was stopped");
-  if (seen.stoppedFor === 'timeout') return verdict('timeout', `the run passed its time limit of ${limits.timeoutMs / 1000} s; QEMU was stopped`);
-
   const when = seen.startedCommand ? 'while the command ran' : 'before the command started';
-  if (consoleLines.some((line) => INT3_OOPS.test(line))) {
+  if (accel === 'tcg' && consoleLines.some((line) => INT3_OOPS.test(line))) {
     return verdict('flake', `the guest kernel hit "Oops: int3" ${when}, a known multi-threaded TCG flake, not a kernel or test failure`);
   }
-  const crash = consoleLines.find((line) => CRASH.test(line))?.replace(PRINTK_TIME, '').trim();
-  if (crash) return verdict('guestPanic', `the guest kernel crashed ${when}: ${crash}`);
+  if (accel === 'tcg' && !seen.startedCommand && TEXT_POKE_GPF.test(seen.console)) {
+    return verdict('flake', 'the guest kernel hit a general protection fault in text_poke_early before the command started, a known TCG flake while the kernel patches its own text, not a kernel or test failure');
+  }
+  // The end marker came: the command finished; but a kernel that warned on the way fails the run.
+  if (seen.exitStatus !== undefined) {
+    const problems = consoleLines.map(message).filter((line) => KERNEL_PROBLEM.test(line));
+    if (problems.length === 0) return verdict('exited', '');
+    return verdict('guestPanic', `the guest kernel reported ${problems.length} problem(s) during the run (the command's own status was ${seen.exitStatus}): ${problems.slice(0, 5).join(' | ')}`);
+  }
+  if (seen.stoppedFor === 'timeout') return verdict('timeout', `the run passed its time limit of ${limits.timeoutMs / 1000} s; QEMU was stopped`);
+  const crash = consoleLines.find((line) => CRASH.test(line)) ?? consoleLines.find((line) => KERNEL_PROBLEM.test(message(line)));
+  if (crash) return verdict('guestPanic', `the guest kernel crashed ${when}: ${message(crash)}`);
 
   const initFailure = consoleLines.map((line) => INIT_FAILURE.exec(line)?.[1]).find((message) => message !== undefined);
   if (initFailure) return verdict('noStart', `the guest could not start the command: ${initFailure}`);

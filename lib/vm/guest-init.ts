@@ -12,6 +12,9 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** An environment variable name the guest's shell can export. */
+export const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** The console line (with the nonce) that says the command is starting: the boot went well. */
 export const START_MARKER = 'KVMXEN-START';
 
@@ -27,12 +30,12 @@ export interface CommandScript {
 /** The script the init runs in the chroot (passed to sh -c as one argument). */
 export function commandScript(job: CommandScript): string {
   if (job.argv.length === 0) throw new TypeError('no command to run');
-  const exports = Object.entries(job.env).map(([key, value]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new TypeError(`bad environment variable name ${JSON.stringify(key)}`);
+  const exportLines = Object.entries(job.env).map(([key, value]) => {
+    if (!SHELL_NAME.test(key)) throw new TypeError(`bad environment variable name ${JSON.stringify(key)}`);
     return `export ${key}=${shellQuote(value)}`;
   });
   return [
-    ...exports,
+    ...exportLines,
     `cd ${shellQuote(job.cwd)} || exit 126`,
     `exec ${job.argv.map(shellQuote).join(' ')}`,
   ].join('\n');

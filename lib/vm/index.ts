@@ -2,6 +2,7 @@
 export { runInVm, prepareKernel, type RunRequest, type VmOptions, type VmResult, type VmOutcome, type Sink } from './run';
 export { vmExitStatus, VmError, type VmFailure } from './errors';
 export { resolveKernel, withKvmModules, type KernelImage } from './kernel';
-export { ensureHostTools, installPackages, RUNNER_PACKAGES } from './host-tools';
+export { ensureHostTools, RUNNER_PACKAGES } from './host-tools';
 export { shellQuote } from './guest-init';
 export type { Accel } from './qemu';
+export { validateVmOptions, MAX_SMP, MIN_MEM_MB, hostMemMb } from './options';

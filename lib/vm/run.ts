@@ -15,6 +15,7 @@ import { commandScript, START_MARKER } from './guest-init';
 import { ensureHostTools } from './host-tools';
 import { baseInitramfs, runArchive } from './initramfs';
 import { resolveKernel, withKvmModules, type KernelImage } from './kernel';
+import { validateVmOptions } from './options';
 import { qemuArgs, resolveAccel, type Accel } from './qemu';
 import { makeRunDir, removeStaleRunDirs } from './run-dir';
 
@@ -49,10 +50,10 @@ export interface RunRequest extends VmOptions {
   output?: Sink;
   /** Where the command's stderr goes (default: nowhere). */
   errorOutput?: Sink;
-  /** Retry once in a fresh VM after the TCG int3 flake (default true). */
+  /** Retry once in a fresh VM after a TCG flake (the int3 oops; never under KVM) (default true). */
   retryOnFlake?: boolean;
-  /** Called before that retry: whatever the sinks collected came from the failed attempt. */
-  onRetry?: () => void;
+  /** Called with the flake before that retry: whatever the sinks collected came from the failed attempt. */
+  onRetry?: (reason: string) => void;
 }
 
 export interface VmResult {
@@ -68,6 +69,8 @@ export interface VmResult {
   durationMs: number;
   /** How many times the guest was booted (2 after a retry). */
   attempts: number;
+  /** After a retry: the TCG flake the first attempt hit. */
+  retriedAfter?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
@@ -132,7 +135,16 @@ async function plan(request: RunRequest): Promise<BootPlan> {
   return { kernel, baseInitrd: kernel.baseInitrd, accel: resolveAccel(request.accel ?? 'auto') };
 }
 
+/** The request's own checks (bad input is a TypeError or RangeError naming it, before anything runs). */
+function validateRequest(request: RunRequest): void {
+  validateVmOptions(request);
+  if (!Array.isArray(request.command) || request.command.some((word) => typeof word !== 'string')) throw new TypeError('command must be an array of strings');
+  if (request.cwd !== undefined && typeof request.cwd !== 'string') throw new TypeError(`cwd must be a string, got ${typeof request.cwd}`);
+  if (request.retryOnFlake !== undefined && typeof request.retryOnFlake !== 'boolean') throw new TypeError('retryOnFlake must be a boolean');
+}
+
 export async function runInVm(request: RunRequest): Promise<VmResult> {
+  validateRequest(request);
   const started = Date.now();
   removeStaleRunDirs();
   let bootPlan: BootPlan;
@@ -147,10 +159,10 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
   // Safe to repeat: the command sees the host read-only and its scratch dies with the VM, so the
   // first attempt left nothing behind but the output it streamed.
   request.onProgress?.({ kind: 'retry', reason: first.message });
-  request.onRetry?.();
+  request.onRetry?.(first.message);
   const second = await attempt(request, bootPlan);
   const message = second.outcome === 'flake' ? `${second.message} (again, after a retry)` : second.message;
-  return { ...second, message, attempts: 2, durationMs: Date.now() - started };
+  return { ...second, message, attempts: 2, retriedAfter: first.message, durationMs: Date.now() - started };
 }
 
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
@@ -182,7 +194,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       ...limits,
       ...(request.verbose && request.onProgress ? { onConsole: consoleTo(request.onProgress) } : {}),
     });
-    const verdict = classify(seen, limits);
+    const verdict = classify(seen, limits, bootPlan.accel);
     const status = verdict.outcome === 'exited' ? seen.exitStatus! : vmExitStatus[verdict.outcome];
     return { status, ...verdict, kernel: bootPlan.kernel.description, durationMs: seen.durationMs, attempts: 1 };
   } finally {

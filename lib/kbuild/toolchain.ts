@@ -1,0 +1,32 @@
+// What building KVM's modules out of tree runs on the host, checked before anything is fetched or
+// built (a missing pahole used to end the build with make's status 127 after two minutes). From
+// Debian's 6.12 headers: .kernelvariables sets CC to $(CROSS_COMPILE)gcc-12 with CROSS_COMPILE
+// x86_64-linux-gnu-; the common Makefile calls $(CROSS_COMPILE)ld/ar/nm/objcopy/objdump/readelf,
+// Makefile.modfinal runs pahole for the modules' BTF (CONFIG_DEBUG_INFO_BTF_MODULES), and
+// linux-kbuild's prebuilt objtool and resolve_btfids link libelf and zlib (the package's Depends:
+// libelf1, zlib1g, pahole; the headers' Depends: gcc-12). flex, bison, bc and perl only build the
+// kernel itself or kbuild's host programs, which linux-kbuild ships built. Our own steps add tar, xz
+// (the source tarball), patch and strip.
+import type { OnProgress } from '../progress';
+import { ensureTools, type HostTool, libraryTool, programTool } from '../debian/apt';
+
+const CROSS = 'x86_64-linux-gnu-';
+const BINUTILS = ['ld', 'ar', 'nm', 'objcopy', 'objdump', 'readelf', 'strip'];
+
+export const KBUILD_TOOLS: readonly HostTool[] = [
+  programTool('make', 'make'),
+  programTool(`${CROSS}gcc-12`, 'gcc-12'),
+  ...BINUTILS.map((tool) => programTool(`${CROSS}${tool}`, 'binutils')),
+  programTool('pahole', 'pahole'),
+  libraryTool('libelf.so.1', 'libelf1'),
+  libraryTool('libz.so.1', 'zlib1g'),
+  programTool('patch', 'patch'),
+  programTool('tar', 'tar'),
+  programTool('xz', 'xz-utils'),
+  programTool('strip', 'binutils'),
+];
+
+/** Installs what build-kvm needs if it may, else throws MissingPackages with the apt-get line. */
+export function ensureKbuildTools(onProgress?: OnProgress): Promise<void> {
+  return ensureTools(KBUILD_TOOLS, 'build-kvm', onProgress);
+}
