@@ -92,6 +92,7 @@ const LOCKDEP = '[   30.0] =====================================================
 const KASAN = '[   31.0] ==================================================================\n[   31.0] BUG: KASAN: slab-out-of-bounds in kvm_xen_hcall_evtchn_send+0x44/0x90 [kvm]\n';
 const UBSAN = '[   32.0] UBSAN: shift-out-of-bounds in arch/x86/kvm/xen.c:99:12\n';
 const GPF = '[   33.0] general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] PREEMPT SMP NOPTI\n';
+const IOAPIC_PANIC = '[    0.5] ..MP-BIOS bug: 8254 timer not connected to IO-APIC\n[    0.6] Kernel panic - not syncing: IO-APIC + timer doesn\'t work!  Boot with apic=debug and send a report.\n';
 const BOOT_GPF = '[    0.3] general protection fault: 0000 [#1] PREEMPT SMP NOPTI\n[    0.3] CPU: 0 PID: 0 Comm: swapper/0 Not tainted 6.12.117+deb12-amd64\n[    0.3] RIP: 0010:text_poke_early+0x3c/0x80\n';
 
 t.test('kernel warnings fail a run whose command finished, with their lines (11.5b)', async (t) => {
@@ -121,6 +122,10 @@ t.test('the TCG flakes are flakes only under TCG; under KVM an oops fails the ru
   t.match(poke.message, /text_poke_early before the command started, a known TCG flake/);
   t.equal(classify(seen({ console: BOOT_GPF, startedCommand: false }), limits, 'kvm').outcome, 'guestPanic', 'the same under KVM: a crash');
   t.equal(classify(seen({ console: BOOT_GPF, startedCommand: true }), limits, 'tcg').outcome, 'guestPanic', 'after the command started: a crash');
+  const ioapic = classify(seen({ console: IOAPIC_PANIC, startedCommand: false }), limits, 'tcg');
+  t.equal(ioapic.outcome, 'flake', 'the IO-APIC timer check\'s panic during a TCG boot: a flake');
+  t.match(ioapic.message, /IO-APIC \+ timer doesn't work!.*TCG flake/);
+  t.equal(classify(seen({ console: IOAPIC_PANIC, startedCommand: false }), limits, 'kvm').outcome, 'guestPanic', 'the same under KVM: a crash');
 });
 
 t.test('the runner statuses are distinct and outside what a shell uses for itself', async (t) => {
