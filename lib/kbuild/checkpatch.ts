@@ -3,10 +3,13 @@
 // otherwise, and under --strict reads include/ to know which CamelCase names already exist), so a
 // partial tree is extracted once into the cache: scripts/, include/, the parts of the tree our patches
 // touch, the top-level files, and one real file in each remaining directory checkpatch looks for.
-// Perl modules it uses (POSIX, Getopt::Long, Term::ANSIColor, Encode) all come with Debian's `perl`.
+// Perl modules it uses (POSIX, Getopt::Long, Term::ANSIColor, Encode) come with Debian's `perl`, which
+// is installed (as root) or named before the run, like every host tool.
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
+import { ensureTools, type HostTool } from '../debian/apt';
 import { KERNEL_SOURCE, kernelSourceTarball } from '../debian/kernel';
 import { versionDirName } from '../debian/packages';
 import { runProgram } from '../process';
@@ -43,8 +46,16 @@ export interface CheckpatchResult {
 
 const TOTALS = /^total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, )?\d+ lines? checked$/m;
 
+/** Debian's `perl` with the modules checkpatch loads (a minimal system has only perl-base). */
+const PERL: HostTool = {
+  name: 'perl (with Term::ANSIColor, Getopt::Long, Encode)',
+  package: 'perl',
+  present: () => spawnSync('perl', ['-MPOSIX', '-MGetopt::Long', '-MTerm::ANSIColor', '-MEncode', '-e1'], { stdio: 'ignore' }).status === 0,
+};
+
 /** Runs `checkpatch.pl --strict` on one patch file inside the tree. */
 export async function checkpatch(version: string, patch: string, onProgress?: OnProgress): Promise<CheckpatchResult> {
+  await ensureTools([PERL], 'checkpatch', onProgress);
   const tree = await checkpatchTree(version, onProgress);
   const result = await runProgram('perl', [path.join(tree, 'scripts', 'checkpatch.pl'), '--strict', '--color=never', path.resolve(patch)], { cwd: tree });
   const totals = TOTALS.exec(result.stdout);
