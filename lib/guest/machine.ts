@@ -52,8 +52,11 @@ function integerOption(name: string, value: unknown, min: number): number {
 export class GuestMachine implements Disposable {
   readonly pageTables: PageTables;
   readonly vcpus: Vcpu[] = [];
-  /** Where guest prints (GUEST_PRINT) go; replace to capture them. */
-  onPrint: (message: string) => void = (message) => process.stderr.write(`# guest: ${message}\n`);
+  /**
+   * Where guest prints (GUEST_PRINT) go. The library prints nothing of its own, so they are dropped
+   * unless the caller sets this (the tests show them as TAP comments).
+   */
+  onPrint: (message: string) => void = () => undefined;
 
   private constructor(readonly vm: Vm, readonly image: ElfImage, memorySize: number) {
     this.pageTables = new PageTables(vm.memory, guestLayout.pageTablePool, guestLayout.pageTablePoolEnd);
