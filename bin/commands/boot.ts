@@ -22,6 +22,8 @@ Options:
   --timeout S     limit for the whole run in seconds (default 1800)
   --append ARGS   extra kernel command-line arguments
   --env K=V       set an environment variable for the command (repeatable)
+  --xen           present Xen HVM to the guest on KVM's Xen emulation: Xen CPUID and hypercalls,
+                  shared_info, vcpu_info, event channels for its timer and IPIs (exit 69 without it)
   --stdin         type our stdin into the console: it becomes the command's stdin (default /dev/null)
   --verbose       show the guest kernel's console on stderr while it boots
 
@@ -51,7 +53,7 @@ export const boot: Command = {
       options: {
         kernel: { type: 'string' }, smp: { type: 'string' }, mem: { type: 'string' }, timeout: { type: 'string' },
         append: { type: 'string' }, env: { type: 'string', multiple: true }, stdin: { type: 'boolean' },
-        verbose: { type: 'boolean' },
+        verbose: { type: 'boolean' }, xen: { type: 'boolean' },
       },
     });
     const command = split < 0 ? [] : argv.slice(split + 1);
@@ -74,6 +76,7 @@ export const boot: Command = {
       ...(values.append === undefined ? {} : { append: values.append }),
       ...(values.verbose ? { console: process.stderr } : {}),
       ...(values.stdin ? { input: process.stdin } : {}),
+      ...(values.xen ? { xen: true } : {}),
     });
     // Our stdin would keep the process alive after the guest is gone.
     if (values.stdin) process.stdin.destroy();

@@ -5,3 +5,5 @@ export { parseBzImage, BzImageError, type BzImage } from './bzimage';
 export { LoadError } from './loader';
 export { PortBus, type PortDevice } from './devices/port-bus';
 export { Uart16550 } from './devices/uart';
+export { XenPersonality, XenUnavailableError, type XenOptions, type XenPersonalityState, type XenVcpuPlaces } from './xen/personality';
+export type { PortBinding } from './xen/event-channels';

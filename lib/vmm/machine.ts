@@ -1,7 +1,8 @@
 // LinuxMachine: a VM that boots a Linux bzImage without firmware. It owns the KVM objects, the
 // platform (in-kernel PIC/IOAPIC/LAPIC and PIT, a 16550 on COM1, the i8042's reset line) and one run
 // loop per vCPU, each vCPU running on its own thread (Vcpu.runAsync). Exits it does not handle itself
-// — a Xen hypercall, say — go to the `onExit` hook first, so a personality can be layered on top.
+// go to the `onExit` hook; with `xen`, the machine presents Xen to the guest (lib/vmm/xen) and its
+// hypercalls go to the XenPersonality first.
 import { describeExit, Kvm, KvmError, type MmioExit, type Vcpu, type VcpuExit, type Vm } from '../kvm';
 import { setBootRegisters } from './boot-cpu';
 import { parseBzImage } from './bzimage';
@@ -12,6 +13,7 @@ import { PortBus } from './devices/port-bus';
 import { COM1_IRQ, COM1_PORT, UART_PORTS, Uart16550 } from './devices/uart';
 import { IDENTITY_MAP_ADDRESS, MAX_MEMORY_MB, TSS_ADDRESS } from './layout';
 import { loadLinux } from './loader';
+import { XenPersonality, type XenOptions } from './xen/personality';
 
 export interface MachineOptions {
   /** The bzImage's bytes. */
@@ -24,8 +26,13 @@ export interface MachineOptions {
   memoryMb?: number;
   /** What the guest writes to its serial console. */
   onConsole: (bytes: Uint8Array) => void;
-  /** Exits the machine does not handle; return true if handled (the vCPU then runs on). */
-  onExit?: (vcpu: Vcpu, exit: VcpuExit) => boolean;
+  /**
+   * Exits the machine does not handle; return (or resolve) true if handled (the vCPU then runs on).
+   * The vCPU waits while a returned promise is pending; the others run on.
+   */
+  onExit?: (vcpu: Vcpu, exit: VcpuExit) => boolean | Promise<boolean>;
+  /** Present Xen HVM to the guest (CPUID leaves, hypercall MSR, KVM's Xen emulation); true = defaults. */
+  xen?: boolean | XenOptions;
   /** The KVM device (default /dev/kvm). */
   device?: string;
 }
@@ -51,6 +58,12 @@ export class LinuxMachine implements Disposable {
   readonly console: Uart16550;
   /** MMIO accesses outside RAM and the in-kernel devices (reads answer all ones), by address. */
   readonly unclaimedMmio = new Map<bigint, number>();
+  /** The Xen personality when the machine was created with `xen`: all the Xen state it set up. */
+  readonly xen: XenPersonality | undefined;
+  /** Work for a vCPU's own loop, done between two of its runs (see onVcpu). */
+  private readonly vcpuWork = new Map<number, Array<() => void>>();
+  /** The vCPUs whose loop is handling an exit (not in KVM_RUN): work for them runs at once. */
+  private readonly handling = new Set<number>();
   private readonly vcpus: Vcpu[] = [];
   private readonly entry: number;
   private ending: MachineEnd | undefined;
@@ -71,11 +84,14 @@ export class LinuxMachine implements Disposable {
     vm.createPit();
     const memoryBytes = memoryMb * 1024 * 1024;
     vm.addMemory({ slot: 0, guestAddress: 0, size: memoryBytes });
+    const xenOptions = options.xen === true ? {} : options.xen || undefined;
+    this.xen = xenOptions && new XenPersonality(this, kvm.xenHvmCaps(), xenOptions);
 
     const supported = kvm.supportedCpuid();
     for (let id = 0; id < cpus; id++) {
       const vcpu = vm.createVcpu(id);
-      vcpu.setCpuid(vcpuCpuid(supported, id));
+      const cpuid = vcpuCpuid(supported, id);
+      vcpu.setCpuid(this.xen ? this.xen.cpuid(cpuid, id) : cpuid);
       this.vcpus.push(vcpu);
     }
     this.entry = loadLinux(vm.memory, { image, initrd: options.initrd, cmdline: options.cmdline, memoryBytes, cpus, cpuid: this.vcpus[0]!.cpuid });
@@ -109,6 +125,41 @@ export class LinuxMachine implements Disposable {
 
   get cpus(): number {
     return this.vcpus.length;
+  }
+
+  /** vCPU `id` (0 .. cpus-1). */
+  vcpu(id: number): Vcpu {
+    const vcpu = this.vcpus[id];
+    if (vcpu === undefined) throw new RangeError(`there is no vCPU ${id} (the machine has ${this.vcpus.length})`);
+    return vcpu;
+  }
+
+  /**
+   * Runs `work` on vCPU `id`'s loop between two of its runs, and resolves with its result. A vCPU's
+   * ioctls wait for its KVM_RUN to return (KVM holds the vCPU's lock while it runs, even while it
+   * waits for its SIPI), so one vCPU's hypercall that sets another's Xen attributes goes through here.
+   */
+  onVcpu<T>(id: number, work: (vcpu: Vcpu) => T): Promise<T> {
+    const vcpu = this.vcpu(id);
+    if (this.handling.has(id)) {
+      try {
+        return Promise.resolve(work(vcpu));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      const queue = this.vcpuWork.get(id) ?? [];
+      this.vcpuWork.set(id, queue);
+      queue.push(() => {
+        try {
+          resolve(work(vcpu));
+        } catch (error) {
+          reject(error as Error);
+        }
+      });
+      vcpu.kick();
+    });
   }
 
   /** Whether the machine has ended (or is stopping): its devices must not be driven any more. */
@@ -149,6 +200,7 @@ export class LinuxMachine implements Disposable {
 
   private async runVcpu(vcpu: Vcpu): Promise<void> {
     while (!this.ending) {
+      this.doVcpuWork(vcpu.id);
       let exit: VcpuExit;
       try {
         exit = await vcpu.runAsync();
@@ -160,25 +212,45 @@ export class LinuxMachine implements Disposable {
         return;
       }
       try {
-        this.handleExit(vcpu, exit);
+        // Only a hypercall or the hook may wait; the I/O path stays synchronous.
+        this.handling.add(vcpu.id);
+        const waiting = this.handleExit(vcpu, exit);
+        if (waiting) await waiting;
       } catch (error) {
         // A device model or the onExit hook failed (an irqchip ioctl, say): the machine cannot go on.
         this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: handling ${describeExit(exit)}: ${(error as Error).message}` });
+      } finally {
+        this.handling.delete(vcpu.id);
       }
+    }
+    // Work queued while the loop ended still runs, so whoever waits for it goes on.
+    this.handling.add(vcpu.id);
+    this.doVcpuWork(vcpu.id);
+  }
+
+  private doVcpuWork(id: number): void {
+    const queue = this.vcpuWork.get(id);
+    if (!queue) return;
+    this.vcpuWork.delete(id);
+    for (const work of queue) work();
+  }
+
+  private handleExit(vcpu: Vcpu, exit: VcpuExit): Promise<void> | undefined {
+    switch (exit.reason) {
+      case 'io': this.ports.handle(exit); return undefined;
+      case 'mmio': this.unclaimed(exit); return undefined;
+      case 'kicked': return undefined;
+      case 'shutdown': this.end({ reason: 'shutdown', vcpu: vcpu.id }); return undefined;
+      case 'system-event': this.end({ reason: 'system-event', vcpu: vcpu.id, type: exit.type }); return undefined;
+      // Without the personality, a hypercall is the onExit hook's.
+      case 'xen': return this.xen ? this.xen.hypercall(vcpu, exit) : this.otherExit(vcpu, exit);
+      default: return this.otherExit(vcpu, exit);
     }
   }
 
-  private handleExit(vcpu: Vcpu, exit: VcpuExit): void {
-    switch (exit.reason) {
-      case 'io': this.ports.handle(exit); return;
-      case 'mmio': this.unclaimed(exit); return;
-      case 'kicked': return;
-      case 'shutdown': this.end({ reason: 'shutdown', vcpu: vcpu.id }); return;
-      case 'system-event': this.end({ reason: 'system-event', vcpu: vcpu.id, type: exit.type }); return;
-      default:
-        if (this.options.onExit?.(vcpu, exit)) return;
-        this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: unexpected exit: ${describeExit(exit)}` });
-    }
+  private async otherExit(vcpu: Vcpu, exit: VcpuExit): Promise<void> {
+    if (await this.options.onExit?.(vcpu, exit)) return;
+    this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: unexpected exit: ${describeExit(exit)}` });
   }
 
   /** Nothing is mapped there: reads float high, writes vanish. */

@@ -15,6 +15,7 @@ import { bootInitramfs } from './initramfs';
 import { LoadError } from './loader';
 import { LinuxMachine, type MachineEnd } from './machine';
 import { judgeBoot, type BootObservation } from './outcome';
+import { XenUnavailableError } from './xen/personality';
 
 export interface BootRequest {
   command: readonly string[];
@@ -32,6 +33,8 @@ export interface BootRequest {
   output: Sink;
   /** Where the kernel's console goes while it boots (default: kept for the report only). */
   console?: Sink;
+  /** Present Xen HVM to the guest (lib/vmm/xen): its timer, IPIs and callback go over event channels. */
+  xen?: boolean;
   /** Bytes for the command's stdin, typed into the console once it runs (default: stdin is /dev/null). */
   input?: AsyncIterable<Uint8Array> | Uint8Array;
 }
@@ -79,10 +82,12 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
       ...(request.cpus === undefined ? {} : { cpus: request.cpus }),
       ...(request.memoryMb === undefined ? {} : { memoryMb: request.memoryMb }),
       onConsole: (bytes) => watcher.push(bytes),
+      ...(request.xen ? { xen: true } : {}),
     });
   } catch (error) {
     if (error instanceof VmError) return failure(error, kernelSpec, started);
     if (error instanceof BzImageError || error instanceof LoadError) return failure(new VmError('badKernel', error.message), kernelSpec, started);
+    if (error instanceof XenUnavailableError) return failure(new VmError('missingTool', error.message), kernelSpec, started);
     if (error instanceof RangeError) return failure(new VmError('usage', error.message), kernelSpec, started);
     if (error instanceof KvmError) return failure(new VmError(error.syscall === 'open' ? 'missingTool' : 'guestPanic', `KVM: ${error.message}`), kernelSpec, started);
     throw error;
