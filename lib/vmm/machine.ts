@@ -92,6 +92,7 @@ export class LinuxMachine implements Disposable {
       const vcpu = vm.createVcpu(id);
       const cpuid = vcpuCpuid(supported, id);
       vcpu.setCpuid(this.xen ? this.xen.cpuid(cpuid, id) : cpuid);
+      this.xen?.addVcpu(vcpu);
       this.vcpus.push(vcpu);
     }
     this.entry = loadLinux(vm.memory, { image, initrd: options.initrd, cmdline: options.cmdline, memoryBytes, cpus, cpuid: this.vcpus[0]!.cpuid });

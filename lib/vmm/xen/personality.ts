@@ -89,6 +89,15 @@ export class XenPersonality {
     this.events = new EventChannels(host, this.xen);
   }
 
+  /**
+   * Gives a new vCPU its Xen vCPU id (the one its CPUID leaf says). KVM's default is meant to be its
+   * index, but KVM 6.12 reads the index before it is assigned (every vCPU gets 0), and then refuses
+   * the timer operations of every vCPU but the first: QEMU, too, always sets it.
+   */
+  addVcpu(vcpu: Vcpu): void {
+    new XenVcpu(vcpu).set('VCPU_ID', vcpu.id);
+  }
+
   /** vCPU `id`'s CPUID: KVM's hypervisor leaves replaced by Xen's. */
   cpuid(entries: readonly CpuidEntry[], id: number): CpuidEntry[] {
     return withXenLeaves(entries, id, { version: this.version, hypercallMsr: this.hypercallMsr });
