@@ -33,6 +33,23 @@ function indexModules(dir: string, into = new Map<string, string>()): Map<string
   return into;
 }
 
+/**
+ * A Debian package's modules from its modules.order, which names each one (as .ko; the package ships
+ * .ko.xz): a walk of its 4,000 files cost 0.1-2 s of every run on a loaded host.
+ */
+function packagedModules(dir: string): Map<string, string> {
+  const order = path.join(dir, 'modules.order');
+  if (!fs.existsSync(order)) return indexModules(dir);
+  const modules = new Map<string, string>();
+  const lines = fs.readFileSync(order, 'utf8').split('\n').filter(Boolean);
+  const suffix = lines[0] !== undefined && fs.existsSync(path.join(dir, `${lines[0]}.xz`)) ? '.xz' : '';
+  for (const line of lines) {
+    const key = moduleKey(path.basename(line));
+    if (!modules.has(key)) modules.set(key, path.join(dir, line + suffix));
+  }
+  return modules;
+}
+
 /** A built tree's modules from its modules.order (walking a whole tree takes seconds). */
 function treeModules(tree: string): Map<string, string> {
   const order = path.join(tree, 'modules.order');
@@ -73,7 +90,7 @@ async function debianKernelImage(version: string | undefined, onProgress: OnProg
   return {
     description: kernel.description,
     bzImage: kernel.bzImage,
-    modules: indexModules(kernel.moduleDir),
+    modules: packagedModules(kernel.moduleDir),
     debianVersion: kernel.version,
     debianAbi: kernel.abi,
   };
