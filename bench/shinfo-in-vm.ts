@@ -51,18 +51,29 @@ async function main(): Promise<void> {
     if (!said) throw new Error('the port did not say how many EVTCHN_SENDs its race stage made');
     return { ...run, sends: Number(said[1]), sendSeconds: Number(said[2]) };
   };
+  // A run that fails (a 1 s watchdog missed on a loaded host under TCG) is run again, once, and
+  // counted: the benchmark measures speed, the suite judges correctness.
+  const failures: string[] = [];
+  const again = async (run: () => Promise<ShinfoRun>): Promise<ShinfoRun> => {
+    try {
+      return await run();
+    } catch (error) {
+      failures.push((error as Error).message.split('\n').filter((line) => /^(Bail out|not ok)/.test(line))[0] ?? (error as Error).message.split('\n')[0]!);
+      return run();
+    }
+  };
   const c: ShinfoRun[] = [];
   const ported: ShinfoRun[] = [];
   for (let round = 0; round < rounds; round++) {
     if (round % 2 === 0) {
-      c.push(await runC());
-      ported.push(await runPort());
+      c.push(await again(runC));
+      ported.push(await again(runPort));
     } else {
-      ported.push(await runPort());
-      c.push(await runC());
+      ported.push(await again(runPort));
+      c.push(await again(runC));
     }
   }
-  process.stdout.write(`${JSON.stringify({ c, ported })}\n`);
+  process.stdout.write(`${JSON.stringify({ c, ported, failures })}\n`);
 }
 
 main().catch((error: Error) => {

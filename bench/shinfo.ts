@@ -57,6 +57,8 @@ export interface ShinfoBench {
   cSendsPerS: number;
   portSendsPerS: number;
   sendRatio: number;
+  /** Runs that failed and were run again (their first lines). */
+  failures: string[];
   /** Each stage's median time on both sides, in the C test's order. */
   stages: Array<{ name: string; cMs: number; portMs: number }>;
 }
@@ -82,7 +84,7 @@ function fixedMs(run: ShinfoRun): number {
   }, 0);
 }
 
-export function summarize(kernel: string, c: readonly ShinfoRun[], ported: readonly ShinfoRun[]): ShinfoBench {
+export function summarize(kernel: string, c: readonly ShinfoRun[], ported: readonly ShinfoRun[], failures: readonly string[] = []): ShinfoBench {
   const wall = (runs: readonly ShinfoRun[]): number[] => runs.map((run) => run.wallMs);
   const work = (runs: readonly ShinfoRun[]): number[] => runs.map((run) => run.wallMs - fixedMs(run));
   const rate = (runs: readonly ShinfoRun[]): number[] => runs.map((run) => run.sends / run.sendSeconds);
@@ -103,6 +105,7 @@ export function summarize(kernel: string, c: readonly ShinfoRun[], ported: reado
     cSendsPerS: median(rate(c)),
     portSendsPerS: median(rate(ported)),
     sendRatio: medianRatio(rate(ported), rate(c)),
+    failures: [...failures],
     stages: [...cStages[0]!.keys()].map((name) => ({ name, cMs: stageMedian(cStages, name), portMs: stageMedian(portStages, name) })),
   };
 }
@@ -120,8 +123,8 @@ export async function benchShinfo(rounds = 4): Promise<ShinfoBench> {
     errorOutput: process.stderr,
   });
   if (result.status !== 0) throw new Error(`the benchmark run failed (${result.message || `status ${result.status}`}):\n${output}`);
-  const { c, ported } = JSON.parse(output.trim().split('\n').pop()!) as { c: ShinfoRun[]; ported: ShinfoRun[] };
-  return summarize(kernel.description, c, ported);
+  const { c, ported, failures } = JSON.parse(output.trim().split('\n').pop()!) as { c: ShinfoRun[]; ported: ShinfoRun[]; failures: string[] };
+  return summarize(kernel.description, c, ported, failures);
 }
 
 export function formatShinfoBench(b: ShinfoBench): string {
@@ -138,6 +141,7 @@ export function formatShinfoBench(b: ShinfoBench): string {
     `  race stage EVTCHN_SEND, port ${b.portSendsPerS.toFixed(0).padStart(7)} /s   ${b.sendRatio.toFixed(2)}x of C (goal >= 0.5x)`,
     `  stage (median ms)${' '.repeat(47)}      C    port`,
     ...b.stages.map((stage) => row(stage.name, stage.cMs, stage.portMs)),
+    ...b.failures.map((failure) => `  a run failed and was run again: ${failure}`),
   ].join('\n');
 }
 
