@@ -1,16 +1,16 @@
 /*
  * An LD_PRELOAD shim for the stage-23 race-rate benchmark (bench/shinfo.ts): counts the
- * ioctl(KVM_XEN_HVM_EVTCHN_SEND) calls of the kernel's C xen_shinfo_test, which has no counter of its
- * own, so its racing loop's rate can be set against the port's (which counts its native loop).
+ * ioctl(KVM_XEN_HVM_EVTCHN_SEND) calls of a process, preloaded alike into the kernel's C
+ * xen_shinfo_test (which has no counter of its own) and into Node running the port (whose racing loop
+ * is the addon's native IoctlLoop thread, calling libc's ioctl as C does).
  *
- * The C test sends single events in earlier stages and then, in TEST_LOCKING_SEND_RACE, sends in a
- * loop for SHINFO_RACE_TIMEOUT seconds: the longest burst (calls less than BURST_GAP_NS apart) is that
- * loop. Each call costs the shim one vDSO clock_gettime before and after the real ioctl — some 0.1 µs
- * against the 100+ µs a send takes in the nested guest, so the C loop is not slowed measurably.
+ * Both send single events in earlier stages and then, in TEST_LOCKING_SEND_RACE, send in a loop for
+ * SHINFO_RACE_TIMEOUT seconds from one thread: the longest burst (calls less than BURST_GAP_NS apart)
+ * is that loop. Each send costs the shim two vDSO clock_gettime calls — some 0.1 µs against the 100+
+ * µs a send takes in the nested guest, on both sides alike; every other ioctl one comparison.
  *
  * With EVTCHN_SEND_COUNT=FILE, the process writes "<sends in the longest burst> <its ns, first call's
- * start to last call's end>" to FILE when it exits. It also makes stdout line-buffered (as on a
- * terminal), so that the harness can time each stage by its -v line as it comes.
+ * start to last call's end>" to FILE when it exits.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -50,7 +50,7 @@ int ioctl(int fd, unsigned long request, ...) {
   uint64_t start = now_ns();
   int result = real_ioctl(fd, request, arg);
   uint64_t end = now_ns();
-  /* Only the main thread sends: no locking needed. */
+  /* One thread at a time sends (the race loop, or earlier the main thread): no locking needed. */
   if (burst_calls == 0 || start - burst_end > BURST_GAP_NS) {
     keep_burst();
     burst_calls = 0;
@@ -59,10 +59,6 @@ int ioctl(int fd, unsigned long request, ...) {
   burst_calls++;
   burst_end = end;
   return result;
-}
-
-__attribute__((constructor)) static void line_buffered(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
 __attribute__((destructor)) static void report(void) {
