@@ -28,6 +28,8 @@ function timedRun(command: string, args: string[], env: NodeJS.ProcessEnv): Prom
   });
 }
 
+const MAX_ATTEMPTS = 3;
+
 async function main(): Promise<void> {
   const [cTest, roundsArg, counter] = process.argv.slice(2);
   const rounds = Number(roundsArg ?? 3);
@@ -41,15 +43,18 @@ async function main(): Promise<void> {
   };
   const runC = counted(cTest!, []);
   const runPort = counted(process.execPath, [port]);
-  // A run that fails (a 1 s watchdog missed on a loaded host under TCG) is run again, once, and
-  // counted: the benchmark measures speed, the suite judges correctness.
+  // A run that fails (a 1 s watchdog or a 100 ms timer window missed on a loaded host under TCG) is
+  // run again, up to MAX_ATTEMPTS, and reported: the benchmark measures speed, the suite judges
+  // correctness.
   const failures: string[] = [];
   const again = async (run: () => Promise<ShinfoRun>): Promise<ShinfoRun> => {
-    try {
-      return await run();
-    } catch (error) {
-      failures.push((error as Error).message.split('\n').filter((line) => /^(Bail out|not ok)/.test(line))[0] ?? (error as Error).message.split('\n')[0]!);
-      return run();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if (attempt === MAX_ATTEMPTS) throw error;
+        failures.push((error as Error).message.split('\n').filter((line) => /^Bail out/.test(line))[0] ?? (error as Error).message.split('\n')[0]!);
+      }
     }
   };
   const c: ShinfoRun[] = [];
