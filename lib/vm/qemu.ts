@@ -70,7 +70,10 @@ function hostMhz(): number {
 }
 
 /**
- * Kernel arguments that only make the boot faster (measured one by one, README "Benchmarks"):
+ * Kernel arguments that should only make the boot faster, measured one by one as rows of
+ * bench/vm-boot.ts (README "Benchmarks"). Not on the runner's command line yet: on the loaded machine of
+ * 1 Dec 2026 no gain showed, and the port's timer stages failed more often in VMs booted with them
+ * (and PVH); to be settled on a quiet machine before the runner takes them.
  * - lpj: the delay-loop calibration is skipped. Under TCG the second CPU's calibration fails its
  *   checks and retries for about a second; the value only matters for delays before the TSC is used.
  * - no_timer_check: no test that the IO-APIC timer ticks, whose wait is long and can panic under TCG.

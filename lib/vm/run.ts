@@ -16,9 +16,8 @@ import { ensureHostTools } from './host-tools';
 import { baseInitramfs, runArchive } from './initramfs';
 import { resolveKernel, withKvmModules, type KernelImage } from './kernel';
 import { validateVmOptions } from './options';
-import { fastBootArgs, qemuArgs, resolveAccel, type Accel } from './qemu';
+import { qemuArgs, resolveAccel, type Accel } from './qemu';
 import { makeRunDir, removeStaleRunDirs } from './run-dir';
-import { bootableKernel } from './vmlinux';
 
 export type { VmOutcome } from './classify';
 export type { Sink } from './boot';
@@ -113,8 +112,6 @@ function keptTmpDirectory(cwd: string): string | undefined {
 
 interface BootPlan {
   kernel: KernelImage;
-  /** What QEMU boots: the kernel's PVH vmlinux, or its bzImage. */
-  bootKernel: string;
   baseInitrd: string;
   accel: 'kvm' | 'tcg';
 }
@@ -135,7 +132,7 @@ async function plan(request: RunRequest): Promise<BootPlan> {
   keptTmpDirectory(request.cwd ?? process.cwd());
   await ensureHostTools(request.onProgress);
   const kernel = await prepareKernel(request);
-  return { kernel, bootKernel: bootableKernel(kernel.bzImage), baseInitrd: kernel.baseInitrd, accel: resolveAccel(request.accel ?? 'auto') };
+  return { kernel, baseInitrd: kernel.baseInitrd, accel: resolveAccel(request.accel ?? 'auto') };
 }
 
 /** The request's own checks (bad input is a TypeError or RangeError naming it, before anything runs). */
@@ -181,11 +178,11 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
     const made = spawnSync('mkfifo', [stdoutFifo, stderrFifo], { encoding: 'utf8' });
     if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr || made.error?.message}`);
 
-    const append = ['console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', ...fastBootArgs(), request.append ?? ''].join(' ').trim();
+    const append = ['console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', request.append ?? ''].join(' ').trim();
     const limits = { timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS, bootTimeoutMs: BOOT_TIMEOUT_MS };
     const seen = await bootQemu({
       qemuArgs: qemuArgs({
-        kernel: bootPlan.bootKernel, initrd, append, stdoutFifo, stderrFifo, accel: bootPlan.accel,
+        kernel: bootPlan.kernel.bzImage, initrd, append, stdoutFifo, stderrFifo, accel: bootPlan.accel,
         smp: request.smp ?? 2, memMb: request.memMb ?? 2048,
       }),
       stdoutFifo,

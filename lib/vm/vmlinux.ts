@@ -2,7 +2,8 @@
 // and jumps to its 32-bit PVH entry (the Xen ELF note XEN_ELFNOTE_PHYS32_ENTRY, CONFIG_PVH), so the
 // guest skips the real-mode setup and decompressing itself, which under TCG costs about a second.
 // Extracted once per bzImage into the cache. Without the note, or without the decompressor, the
-// runner boots the bzImage as before.
+// bzImage itself is returned. Used by bench/vm-boot.ts's lever rows; the runner still boots the bzImage
+// (qemu.ts fastBootArgs says why).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
