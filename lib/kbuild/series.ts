@@ -58,7 +58,7 @@ export class PatchSeriesBuilder implements Disposable {
       return { dir: out, kernel: this.kernel.description, built: false };
     }
     const moduleDir = await this.checkout(count);
-    this.onProgress?.({ kind: 'step', text: `building KVM modules for ${this.kernel.abi} with patches 1..${count} of ${this.patches.length}` });
+    this.onProgress?.({ kind: 'step', text: `building KVM modules for ${this.kernel.abi} ${count === 0 ? 'without patches' : `with patches 1..${count} of ${this.patches.length}`}` });
     await makeModules(this.headers ??= await headersTree(this.kernel.abi, this.onProgress), moduleDir);
     // Into the cache whole or not at all: another process may be building the same prefix.
     fs.rmSync(out, { recursive: true, force: true });
