@@ -5,6 +5,7 @@
 // module sets built or cached; --run then judges the broken modules "bad" for git bisect run, and a
 // missing kernel "cannot judge".
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import t from 'tap';
@@ -16,7 +17,11 @@ import { runCli } from './helpers/vm';
 const STAGE = 'xen_shinfo_test: stage 5 TEST_RUNSTATE_DATA';
 const series = ['0001', '0002', '0003', '0004'].map((n) => path.join(projectRoot, 'test', 'data', 'patch-series', `${n}.patch`));
 
+/** The series' work trees in the temporary directory (PatchSeriesBuilder's). */
+const workTrees = (): string[] => fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('kvm-xen-series-'));
+
 t.test('bisect over four patches names the third and the check it broke', async (t) => {
+  const before = workTrees();
   const run = await runCli(['bisect', '--patches', ...series, '--stage', 'TEST_RUNSTATE_DATA', '--timeout', '900', '--', 'xen_shinfo_test']);
   t.comment(`bisect wall time: ${(run.ms / 1000).toFixed(1)} s`);
   t.comment(run.stdout.trim());
@@ -30,6 +35,7 @@ t.test('bisect over four patches names the third and the check it broke', async 
   t.ok(cost, 'says what it cost');
   t.equal(Number(cost?.[1]), 3, 'three boots: unpatched, patches 1-2, patches 1-3');
   t.equal(Number(cost?.[2]) + Number(cost?.[3]), 3, 'three module sets, built or from the cache');
+  t.same(workTrees().filter((name) => !before.includes(name)), [], 'the work tree is gone with the bisect');
 });
 
 t.test('bisect --run: exit statuses git bisect run understands', async (t) => {
@@ -45,4 +51,12 @@ t.test('bisect --run: exit statuses git bisect run understands', async (t) => {
   const skip = await runCli(['bisect', '--run', '--kernel', missing, '--', 'xen_shinfo_test']);
   t.equal(skip.status, 125, 'no kernel: cannot judge, git bisect skips it');
   t.match(skip.stdout, /cannot judge: .*no-such-bzImage.* -> skip \(exit 125\)/);
+});
+
+t.test('bisect --good/--bad refuses a version the package source does not offer, before any boot', async (t) => {
+  const run = await runCli(['bisect', '--good', 'debian:6.12.1', '--bad', 'debian', '--', 'xen_shinfo_test']);
+  t.equal(run.status, 64, '--bad needs a version');
+  const missing = await runCli(['bisect', '--good', 'debian:6.12.1', '--bad', 'debian:6.12.117', '--', 'xen_shinfo_test']);
+  t.equal(missing.status, 66, `no such kernel (stderr: ${missing.stderr})`);
+  t.match(missing.stderr, /--good 6\.12\.1: the package source offers no such Debian kernel; it offers .*6\.12\.117/);
 });

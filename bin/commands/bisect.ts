@@ -179,7 +179,8 @@ async function bisectPatches(request: BisectRequest): Promise<number> {
     label: count === 0 ? `no patches (${builder.kernelDescription})` : `patch ${count}/${request.patches.length}: ${request.patches[count - 1]}`,
     vm: async () => ({ ...request.vm, kvmModules: (await builder.modules(count)).dir }),
   }));
-  return search(items, request, () => `${builder.builds} build(s), ${builder.reused} from the cache`);
+  // Awaited here, so the work tree is removed after the search, not before it.
+  return await search(items, request, () => `${builder.builds} build(s), ${builder.reused} from the cache`);
 }
 
 async function bisectVersions(request: BisectRequest): Promise<number> {

@@ -30,6 +30,7 @@ export class PatchSeriesBuilder implements Disposable {
   private headers: string | undefined;
   /** How many patches the work tree has applied. */
   private applied = 0;
+  private closed = false;
 
   private constructor(private readonly kernel: DebianKernel, readonly patches: readonly string[], private readonly onProgress: OnProgress | undefined) {}
 
@@ -69,6 +70,7 @@ export class PatchSeriesBuilder implements Disposable {
 
   /** The work tree with exactly the first `count` patches applied; returns its module directory. */
   private async checkout(count: number): Promise<string> {
+    if (this.closed) throw new Error('the patch series builder is closed');
     if (this.work === undefined) {
       this.work = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-series-'));
       this.moduleDir = await preparedSources(this.kernel.version, [], this.work, this.onProgress);
@@ -82,6 +84,7 @@ export class PatchSeriesBuilder implements Disposable {
   close(): void {
     if (this.work !== undefined) fs.rmSync(this.work, { recursive: true, force: true });
     this.work = undefined;
+    this.closed = true;
   }
 
   [Symbol.dispose](): void {
