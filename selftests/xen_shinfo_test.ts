@@ -25,9 +25,13 @@ export async function xenShinfoTest(tap: Tap, verbose: boolean): Promise<void> {
     const test = setUp(kvm, verbose, (message) => { if (verbose) tap.diag(message); });
     try {
       tap.plan([...stageNames.map((_, stage) => stageLabel(stage)), ...finalCheckNames]);
-      await runStages(test, tap);
-      finalChecks(test, tap);
-      tap.diag(forcedEmulationNote(test));
+      try {
+        await runStages(test, tap);
+        finalChecks(test, tap);
+      } finally {
+        // Also after a failure: whether the failing run had stores emulated is part of its record.
+        tap.diag(forcedEmulationNote(test));
+      }
       // For bench/shinfo.ts: the test itself, without Node's start-up.
       tap.diag(`test time: ${Number(process.hrtime.bigint() - started) / 1e6} ms`);
     } finally {
