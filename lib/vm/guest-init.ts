@@ -69,9 +69,9 @@ export function moduleParamsFile(args: readonly string[]): string {
 /**
  * /init. It reads the run's files from /run/kvm-xen (the per-run archive): nonce (removed once read,
  * so the command cannot learn it), command, params/MODULE. Modules are loaded in /modules/order, each
- * with its parameters; kvm_amd and kvm_intel only on their own vendor's CPU. A module that does not load stops the run: a suite run
- * without the user's KVM modules would answer the wrong question. Messages for the host start with
- * "kvm-xen-init:" on the console.
+ * with its parameters; kvm_amd and kvm_intel only on their own vendor's CPU. A module that does not
+ * load stops the run: a suite run without the user's KVM modules would answer the wrong question.
+ * Messages for the host start with "kvm-xen-init:" on the console.
  */
 export const initScript = `${INIT_PREAMBLE}
 NONCE=$(cat /run/kvm-xen/nonce)
