@@ -3,6 +3,7 @@
 import t from 'tap';
 
 import { parseMatrixArgs } from '../bin/commands/compare';
+import { columnVmOptions } from '../bin/kvm-params';
 import { buildMatrix, columnName, formatMatrix, matrixColumns, parameterAxes, regressedColumns, runPool } from '../lib/matrix';
 import { parseTap } from '../lib/tap/parse';
 
@@ -39,6 +40,11 @@ t.test('compare arguments: --kvm-modules after a --kernel (stock for its own), a
   t.throws(() => parseMatrixArgs(['--kernel', 'debian']), /at least two columns/);
   t.throws(() => parseMatrixArgs(['--kernel', 'debian', '--kernel', 'debian', '--jobs', 'x']), /--jobs needs a positive integer/);
   t.throws(() => parseMatrixArgs(['--kernel', 'debian', '--kernel', 'debian', '--', 'nosuchtest']), /unknown selftest/);
+  // A parameter axis: one kernel, two values of kvm.force_emulation_prefix, two columns with the runner's kvmParams.
+  const axis = parseMatrixArgs(['--kvm-param', 'kvm.force_emulation_prefix=0', '--kvm-param', 'kvm.force_emulation_prefix=1']).columns;
+  t.same(axis.map((c) => [c.kernel, c.kvmParams]), [['debian', ['kvm.force_emulation_prefix=0']], ['debian', ['kvm.force_emulation_prefix=1']]]);
+  t.same(columnVmOptions(axis[1]!).kvmParams, [{ module: 'kvm', name: 'force_emulation_prefix', value: '1' }]);
+  t.throws(() => parseMatrixArgs(['--kvm-param', 'kvm.x=a b', '--kvm-param', 'kvm.x=1']), /--kvm-param: .*printable ASCII without spaces/);
 });
 
 t.test('the table: regressions first, then other differences, then rows alike; exit-worthy columns named', async (t) => {
