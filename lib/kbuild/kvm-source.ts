@@ -51,17 +51,21 @@ async function pristineSources(version: string, onProgress: OnProgress | undefin
   });
 }
 
+/** Applies `patch` to the sources in `dest` (or, `reverse`, takes it out again). */
+export async function applyPatch(dest: string, patch: string, version: string, reverse = false): Promise<void> {
+  const result = await runProgram('patch', ['-p1', reverse ? '--reverse' : '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
+  if (result.status !== 0) {
+    const what = reverse ? 'cannot be taken out of' : 'does not apply to';
+    throw new PatchError('doesNotApply', `patch ${patch} ${what} ${KERNEL_SOURCE} ${version}:\n${(result.stdout + result.stderr).trim()}`);
+  }
+}
+
 /** A fresh, patched copy of KVM's sources in `dest`; returns the module directory (arch/x86/kvm). */
 export async function preparedSources(version: string, patches: readonly string[], dest: string, onProgress?: OnProgress): Promise<string> {
   const pristine = await pristineSources(version, onProgress);
   fs.rmSync(dest, { recursive: true, force: true });
   fs.cpSync(pristine, dest, { recursive: true });
-  for (const patch of patches) {
-    const result = await runProgram('patch', ['-p1', '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
-    if (result.status !== 0) {
-      throw new PatchError('doesNotApply', `patch ${patch} does not apply to ${KERNEL_SOURCE} ${version}:\n${(result.stdout + result.stderr).trim()}`);
-    }
-  }
+  for (const patch of patches) await applyPatch(dest, patch, version);
   const moduleDir = path.join(dest, 'arch', 'x86', 'kvm');
   const makefile = path.join(moduleDir, 'Makefile');
   const text = fs.readFileSync(makefile, 'utf8');

@@ -1,9 +1,11 @@
-// The guest's initramfs: an uncompressed base archive cached per kernel (busybox, the modules the runner needs in
-// load order, the keeper, /init), and a small per-run archive (nonce, command) appended to it.
+// The guest's initramfs: a base archive cached per kernel (busybox, the modules the runner needs in
+// load order, the keeper, /init), and a small per-run archive (nonce, command, module parameters)
+// appended to it.
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 import { cacheDir } from '../cache';
 import { keeperPath, projectRoot } from '../paths';
@@ -11,9 +13,11 @@ import type { OnProgress } from '../progress';
 import { cpioArchive, type CpioEntry } from './cpio';
 import { VmError } from './errors';
 import { BUSYBOX, isStaticElf } from './host-tools';
-import { initScript } from './guest-init';
+import { initScript, moduleParamsDir, moduleParamsFile, vendorModules } from './guest-init';
 import type { KernelImage } from './kernel';
-import { modinfo, readModule } from './modinfo';
+import { modinfoEntries, readModule } from './modinfo';
+import type { GuestModule } from './module-params';
+import { cpuVendorNames, type CpuVendor } from './qemu';
 
 /** What the guest needs as modules (when the kernel has them as modules rather than built in). */
 const WANTED_MODULES = ['9p', '9pnet_virtio', 'virtio_console', 'kvm_amd', 'kvm_intel'];
@@ -41,65 +45,18 @@ function keeper(onProgress: OnProgress | undefined): Buffer {
 
 /** Drops all but the most recently used base archives. */
 function prune(dir: string): void {
-  const archives = fs.readdirSync(dir).filter((name) => /\.cpio(\.gz)?$/.test(name))
+  const archives = fs.readdirSync(dir).filter((name) => name.endsWith('.cpio.gz'))
     .map((name) => ({ file: path.join(dir, name), used: fs.statSync(path.join(dir, name)).mtimeMs }))
     .sort((a, b) => b.used - a.used);
   for (const old of archives.slice(KEEP_ARCHIVES)) fs.rmSync(old.file, { force: true });
 }
 
-interface LoadedModule {
-  name: string;
-  file: string;
-}
-
-/** A file's identity for the cache keys: its path, size and mtime (reading them is cheap, hashing is not). */
-function identity(file: string): string {
-  const stat = fs.statSync(file);
-  return `${path.resolve(file)}:${stat.size}:${stat.mtimeMs}`;
-}
-
-/**
- * Each module file's `depends=` string, remembered by file identity in the cache: reading it means
- * decompressing the module (xz), which every run did for the key before an archive could be reused.
- */
-class DependsMemo {
-  private readonly file = path.join(cacheDir('initramfs'), 'depends.json');
-  private readonly known: Record<string, string>;
-  private changed = false;
-
-  constructor() {
-    let known: Record<string, string> = {};
-    try {
-      const parsed: unknown = JSON.parse(fs.readFileSync(this.file, 'utf8'));
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) known = parsed as Record<string, string>;
-    } catch {
-      // none yet, or a torn file: rebuilt from the modules
-    }
-    this.known = known;
-  }
-
-  depends(file: string): string[] {
-    const id = identity(file);
-    let depends = this.known[id];
-    if (typeof depends !== 'string') {
-      depends = modinfo(readModule(file), file).get('depends') ?? '';
-      this.known[id] = depends;
-      this.changed = true;
-    }
-    return depends.split(',').filter(Boolean).map((dependency) => dependency.replace(/-/g, '_'));
-  }
-
-  save(): void {
-    if (!this.changed) return;
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(this.known));
-    fs.renameSync(tmp, this.file);
-  }
+interface LoadedModule extends GuestModule {
+  elf: Buffer;
 }
 
 /** The wanted modules and everything they depend on, each after its dependencies. */
 function modulesInLoadOrder(kernel: KernelImage): LoadedModule[] {
-  const memo = new DependsMemo();
   const ordered: LoadedModule[] = [];
   const visiting = new Set<string>();
   const done = new Set<string>();
@@ -109,61 +66,86 @@ function modulesInLoadOrder(kernel: KernelImage): LoadedModule[] {
     if (!file) return;  // built in (or not available: the init reports what it could not load)
     if (visiting.has(name)) throw new VmError('badKernel', `module dependency loop at ${name}`);
     visiting.add(name);
-    for (const dependency of memo.depends(file)) visit(dependency);
+    const elf = readModule(file);
+    const info = modinfoEntries(elf, file);
+    const depends = new Map(info).get('depends') ?? '';
+    for (const dependency of depends.split(',').filter(Boolean)) visit(dependency.replace(/-/g, '_'));
     visiting.delete(name);
     done.add(name);
-    ordered.push({ name, file });
+    ordered.push({ name, elf, info });
   };
   for (const name of WANTED_MODULES) visit(name);
-  memo.save();
   return ordered;
 }
 
 /**
- * The cached base archive for a kernel, keyed by what goes into it: the init, busybox, the keeper and
- * the very module files loaded (not the kernel's other 4,000). Uncompressed: QEMU loads it at memory
- * speed, while the guest's gunzip of 7 MB took some 0.2 s under TCG.
+ * The modules the init loads in a guest with this CPU vendor, in order, with their .modinfo entries;
+ * the ones it leaves out there (vendorModules), each with the reason.
  */
+export function guestModules(kernel: KernelImage, vendor: CpuVendor): { loaded: GuestModule[]; notLoaded: Map<string, string> } {
+  const loaded: GuestModule[] = [];
+  const notLoaded = new Map<string, string>();
+  for (const { name, info } of modulesInLoadOrder(kernel)) {
+    const only = vendorModules[name];
+    if (only && only !== vendor) notLoaded.set(name, `the guest's CPU is ${cpuVendorNames[vendor]}, and ${name} is loaded only on ${cpuVendorNames[only]} CPUs`);
+    else loaded.push({ name, info });
+  }
+  return { loaded, notLoaded };
+}
+
+/** The cached, gzipped base archive for a kernel (rebuilt when any of its inputs changes). */
 export function baseInitramfs(kernel: KernelImage, onProgress?: OnProgress): string {
   const keeperProgram = keeper(onProgress);
-  const modules = modulesInLoadOrder(kernel);
-  const inputs = [BUSYBOX, keeperPath, ...modules.map((module) => module.file)].map(identity);
+  const inputs = [BUSYBOX, keeperPath, ...[...kernel.modules.values()]].map((file) => `${file}:${fs.statSync(file).mtimeMs}`);
   const key = crypto.createHash('sha256').update(initScript).update(inputs.join('\n')).digest('hex').slice(0, 16);
   const dir = cacheDir('initramfs');
-  const file = path.join(dir, `${key}.cpio`);
+  const file = path.join(dir, `${key}.cpio.gz`);
   if (fs.existsSync(file)) {
     const now = new Date();
     fs.utimesSync(file, now, now);  // recently used: kept by prune()
     return file;
   }
 
+  const modules = modulesInLoadOrder(kernel);
   const entries: CpioEntry[] = [
     ...['bin', 'dev', 'proc', 'sys', 'mnt', 'tmp', 'run', 'modules'].map((dir): CpioEntry => ({ kind: 'dir', path: dir })),
     { kind: 'file', path: 'bin/busybox', data: staticBusybox(), mode: 0o755 },
     { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
     { kind: 'file', path: 'bin/kvm-xen-keeper', data: keeperProgram, mode: 0o755 },
     { kind: 'file', path: 'init', data: Buffer.from(initScript), mode: 0o755 },
-    ...modules.map((module): CpioEntry => ({ kind: 'file', path: `modules/${module.name}.ko`, data: readModule(module.file) })),
+    ...modules.map((module): CpioEntry => ({ kind: 'file', path: `modules/${module.name}.ko`, data: module.elf })),
     { kind: 'file', path: 'modules/order', data: Buffer.from(modules.map((module) => `${module.name}\n`).join('')) },
   ];
   const tmp = `${file}.${process.pid}.tmp`;
   // Zero-padded to 512 bytes: the kernel skips NULs between concatenated archives, and the per-run
   // archive follows this one.
-  const archive = cpioArchive(entries);
-  fs.writeFileSync(tmp, Buffer.concat([archive, Buffer.alloc((512 - (archive.length % 512)) % 512)]));
+  const gzipped = zlib.gzipSync(cpioArchive(entries), { level: 1 });
+  fs.writeFileSync(tmp, Buffer.concat([gzipped, Buffer.alloc((512 - (gzipped.length % 512)) % 512)]));
   fs.renameSync(tmp, file);
   prune(dir);
   return file;
 }
 
-/** The run's archive: /run/kvm-xen/{nonce,command}. */
-export function runArchive(nonce: string, command: string, keep?: string): Buffer {
+export interface RunFiles {
+  nonce: string;
+  /** The command script (commandScript). */
+  command: string;
+  /** A directory under /tmp that the init keeps visible over the scratch tmpfs. */
+  keep?: string | undefined;
+  /** insmod's arguments per module (insmodArguments). */
+  moduleArgs?: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The run's archive: /run/kvm-xen/{nonce,command,keep,params/MODULE}. */
+export function runArchive(files: RunFiles): Buffer {
+  const moduleArgs = [...(files.moduleArgs ?? new Map<string, readonly string[]>())];
   return cpioArchive([
     { kind: 'dir', path: 'run' },
     { kind: 'dir', path: 'run/kvm-xen' },
-    { kind: 'file', path: 'run/kvm-xen/nonce', data: Buffer.from(nonce) },
-    { kind: 'file', path: 'run/kvm-xen/command', data: Buffer.from(command) },
-    // A directory under /tmp that the init keeps visible over the scratch tmpfs.
-    ...(keep ? [{ kind: 'file' as const, path: 'run/kvm-xen/keep', data: Buffer.from(keep) }] : []),
+    { kind: 'file', path: 'run/kvm-xen/nonce', data: Buffer.from(files.nonce) },
+    { kind: 'file', path: 'run/kvm-xen/command', data: Buffer.from(files.command) },
+    ...(files.keep ? [{ kind: 'file' as const, path: 'run/kvm-xen/keep', data: Buffer.from(files.keep) }] : []),
+    ...(moduleArgs.length ? [{ kind: 'dir' as const, path: moduleParamsDir }] : []),
+    ...moduleArgs.map(([module, args]): CpioEntry => ({ kind: 'file', path: `${moduleParamsDir}/${module}`, data: Buffer.from(moduleParamsFile(args)) })),
   ]);
 }

@@ -14,8 +14,7 @@ export function qemuProgram(): string {
 }
 
 export interface QemuOptions {
-  /** A bzImage, or a vmlinux with a PVH entry (vmlinux.ts). */
-  kernel: string;
+  bzImage: string;
   initrd: string;
   append: string;
   /** FIFOs QEMU writes the command's stdout and stderr into. */
@@ -56,6 +55,22 @@ function optionValue(value: string): string {
   return value.replace(/,/g, ',,');
 }
 
+/** The CPU model under TCG: AMD's, with SVM and nested paging for the guest's KVM. */
+const TCG_CPU = 'EPYC,+svm,+npt';
+
+export type CpuVendor = 'amd' | 'intel' | 'other';
+export const cpuVendorNames: Readonly<Record<CpuVendor, string>> = { amd: 'AMD', intel: 'Intel', other: 'neither AMD nor Intel' };
+
+/**
+ * The vendor the guest's init will see (by its rule: an svm or vmx flag in /proc/cpuinfo): TCG's model
+ * is AMD's; under KVM the guest has the host's CPU.
+ */
+export function guestCpuVendor(accel: 'kvm' | 'tcg'): CpuVendor {
+  if (accel === 'tcg') return 'amd';
+  const flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(/\s+/) ?? [];
+  return flags.includes('svm') ? 'amd' : flags.includes('vmx') ? 'intel' : 'other';
+}
+
 /** The tick rate of Debian's kernels (CONFIG_HZ=250), which lpj= counts loops per. */
 const GUEST_HZ = 250;
 
@@ -76,14 +91,14 @@ function hostMhz(): number {
  * (and PVH); to be settled on a quiet machine before the runner takes them.
  * - lpj: the delay-loop calibration is skipped. Under TCG the second CPU's calibration fails its
  *   checks and retries for about a second; the value only matters for delays before the TSC is used.
- * - no_timer_check: no test that the IO-APIC timer ticks, whose wait is long and can panic under TCG.
+ * - no_timer_check: no test that the IO-APIC timer ticks (KVM guests set it for themselves).
  */
 export function fastBootArgs(): string[] {
   return [`lpj=${Math.round((hostMhz() * 1e6) / GUEST_HZ)}`, 'no_timer_check'];
 }
 
 export function qemuArgs(options: QemuOptions): string[] {
-  const cpu = options.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'EPYC,+svm,+npt'];
+  const cpu = options.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', TCG_CPU];
   return [
     '-machine', 'q35', ...cpu,
     '-m', String(options.memMb), '-smp', String(options.smp),
@@ -92,7 +107,7 @@ export function qemuArgs(options: QemuOptions): string[] {
     '-device', 'virtio-serial-pci,id=vser',
     '-chardev', `file,id=stdout,path=${optionValue(options.stdoutFifo)}`, '-device', `virtserialport,bus=vser.0,chardev=stdout,name=${outputPorts.stdout}`,
     '-chardev', `file,id=stderr,path=${optionValue(options.stderrFifo)}`, '-device', `virtserialport,bus=vser.0,chardev=stderr,name=${outputPorts.stderr}`,
-    '-kernel', options.kernel, '-initrd', options.initrd, '-append', options.append,
+    '-kernel', options.bzImage, '-initrd', options.initrd, '-append', options.append,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
   ];
 }
