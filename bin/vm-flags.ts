@@ -3,7 +3,8 @@ import { MAX_SMP, MIN_MEM_MB, validateVmOptions, VmError, type Accel, type VmOpt
 
 export const vmOptionsHelp = `VM options:
   --kernel K        debian (default: the newest Debian 6.12 amd64 kernel), debian:VERSION,
-                    a bzImage file, or a built kernel tree
+                    a bzImage file, or a kernel tree built with make (its bzImage and modules;
+                    its .config is checked first: exit 66 naming the options the runner lacks)
   --kvm-modules DIR load kvm.ko / kvm-amd.ko / kvm-intel.ko from DIR instead of the kernel's own
   --accel A         auto (default: KVM if the host can nest, else TCG), kvm, tcg
   --smp N           vCPUs (default 2, at most ${MAX_SMP})
