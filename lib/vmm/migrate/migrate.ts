@@ -40,19 +40,20 @@ export async function migrate(source: LinuxMachine, options: MigrateOptions = {}
   const started = performance.now();
   const destination = LinuxMachine.createLike(source);
   let paused: number | undefined;
+  let precopy: Precopy | undefined;
   try {
-    const precopy = new Precopy(source.vm, destination.vm, RAM_SLOT);
+    precopy = new Precopy(source.vm, destination.vm, RAM_SLOT);
     await precopy.run(options);
     if (source.ended) throw new Error('the source machine ended during the pre-copy');
 
+    // KVM_GET_MSR_INDEX_LIST of the destination's /dev/kvm (the same module as the source's, here).
+    const msrIndices = destination.msrIndexList();
     paused = performance.now();
     await source.pause();
     const savedAt = performance.now();
+    if (source.ended) throw new Error('the source machine ended while it was paused');
     const finalPages = precopy.finish();
     const msrGaps: MsrGaps = { unreadable: [], refused: [] };
-    if (source.ended) throw new Error('the source machine ended while it was paused');
-    // KVM_GET_MSR_INDEX_LIST of the destination's /dev/kvm (the same module as the source's, here).
-    const msrIndices = destination.msrIndexList();
     const states: VcpuState[] = [];
     for (const vcpu of source.vcpus) states.push(await saveVcpuState(vcpu, msrIndices, msrGaps));
     const platform = savePlatform(source);
@@ -72,7 +73,10 @@ export async function migrate(source: LinuxMachine, options: MigrateOptions = {}
     };
   } catch (error) {
     destination.close();
-    if (paused !== undefined && !source.ended) source.resume();
+    if (!source.ended) {
+      precopy?.stopLogging();
+      if (paused !== undefined) source.resume();
+    }
     throw error;
   }
 }

@@ -105,8 +105,15 @@ export class Precopy {
     const from = this.region(this.source);
     const to = this.region(this.destination);
     for (const [first, count] of dirtyRuns(bitmap)) copyPages(from, to, first, count);
-    this.source.setMemoryFlags(this.slot, 0);
     return countDirty(bitmap);
+  }
+
+  /**
+   * Ends the dirty logging on the source, for a migration abandoned with the source running on. (A
+   * migrated source is closed instead: changing a large slot's flags costs a memslot update.)
+   */
+  stopLogging(): void {
+    this.source.setMemoryFlags(this.slot, 0);
   }
 
   private async copyRound(runs: ReadonlyArray<[number, number]>, pages: number): Promise<void> {
