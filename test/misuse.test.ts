@@ -5,6 +5,7 @@ import t from 'tap';
 
 import { GuestMachine } from '../lib/guest';
 import { KVM_MEM_LOG_DIRTY_PAGES } from '../lib/kvm';
+import { migrate } from '../lib/vmm';
 import { XenVcpu, XenVm } from '../lib/xen';
 import { kvmOrSkip } from './helpers/kvm';
 
@@ -114,4 +115,9 @@ t.test('MSR index list and debug registers: the vCPU state migration saves', asy
   t.equal(debugregs.length, 128, 'kvm_debugregs is 128 bytes');
   vcpu.setDebugregs(debugregs);
   t.throws(() => vcpu.setDebugregs(new Uint8Array(64)), { name: 'RangeError', code: 'ERR_BUFFER_TOO_SMALL' });
+});
+
+t.test('migrate refuses what is not a LinuxMachine', async (t) => {
+  await t.rejects(migrate({} as never), { name: 'TypeError', message: /source must be a LinuxMachine/ });
+  await t.rejects(migrate(undefined as never), { name: 'TypeError', message: /source must be a LinuxMachine/ });
 });
