@@ -3,7 +3,8 @@ import { MAX_SMP, MIN_MEM_MB, parseKvmParam, validateVmOptions, VmError, type Ac
 
 export const vmOptionsHelp = `VM options:
   --kernel K        debian (default: the newest Debian 6.12 amd64 kernel), debian:VERSION,
-                    a bzImage file, or a built kernel tree
+                    a bzImage file, or a kernel tree built with make (its bzImage and modules;
+                    its .config is checked first: exit 66 naming the options the runner lacks)
   --kvm-modules DIR load kvm.ko / kvm-amd.ko / kvm-intel.ko from DIR instead of the kernel's own
   --kvm-param MODULE.PARAM=VALUE
                     load MODULE with PARAM=VALUE (repeatable), e.g. kvm.force_emulation_prefix=1;

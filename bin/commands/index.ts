@@ -8,6 +8,7 @@ import { guest } from './guest';
 import { info } from './info';
 import { setup } from './setup';
 import { test } from './test';
+import { tree } from './tree';
 import { vm } from './vm';
 
 export const commands: Record<string, Command> = {
@@ -20,4 +21,5 @@ export const commands: Record<string, Command> = {
   info,
   'build-kvm': buildKvm,
   guest,
+  tree,
 };

@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { DEFAULT_KERNEL, debianKernel, debianKernelSpec, type DebianKernel } from '../debian/kernel';
+import { DEFAULT_KERNEL, KERNEL_SOURCE, debianKernel, debianKernelSpec, type DebianKernel } from '../debian/kernel';
 import type { OnProgress } from '../progress';
 import { complete, installModules, makeModules, patchesKey, type BuiltModules } from './build';
 import { headersTree } from './headers';
-import { applyPatch, BuildError, checkPatchFiles, preparedSources } from './kvm-source';
+import { applyPatch, BuildError, checkPatchFiles, debianKvmSources, preparedSources } from './kvm-source';
 import { ensureKbuildTools } from './toolchain';
 
 export interface SeriesOptions {
@@ -45,6 +45,10 @@ export class PatchSeriesBuilder implements Disposable {
     return new PatchSeriesBuilder(kernel, [...options.patches], options.onProgress);
   }
 
+  private get sourcesName(): string {
+    return `${KERNEL_SOURCE} ${this.kernel.version}`;
+  }
+
   get kernelDescription(): string {
     return this.kernel.description;
   }
@@ -73,10 +77,10 @@ export class PatchSeriesBuilder implements Disposable {
     if (this.closed) throw new Error('the patch series builder is closed');
     if (this.work === undefined) {
       this.work = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-series-'));
-      this.moduleDir = await preparedSources(this.kernel.version, [], this.work, this.onProgress);
+      this.moduleDir = await preparedSources(await debianKvmSources(this.kernel.version, this.onProgress), [], this.work);
     }
-    for (; this.applied < count; this.applied++) await applyPatch(this.work, this.patches[this.applied]!, this.kernel.version);
-    for (; this.applied > count; this.applied--) await applyPatch(this.work, this.patches[this.applied - 1]!, this.kernel.version, true);
+    for (; this.applied < count; this.applied++) await applyPatch(this.work, this.patches[this.applied]!, this.sourcesName);
+    for (; this.applied > count; this.applied--) await applyPatch(this.work, this.patches[this.applied - 1]!, this.sourcesName, true);
     return this.moduleDir!;
   }
 

@@ -15,6 +15,7 @@ import { commandScript, START_MARKER } from './guest-init';
 import { ensureHostTools } from './host-tools';
 import { baseInitramfs, guestModules, runArchive } from './initramfs';
 import { resolveKernel, withKvmModules, type KernelImage } from './kernel';
+import { checkTreeConfig } from './tree-config';
 import { validateVmOptions } from './options';
 import { insmodArguments, type KvmParam } from './module-params';
 import { guestCpuVendor, qemuArgs, resolveAccel, type Accel } from './qemu';
@@ -127,6 +128,8 @@ interface BootPlan {
 /** The kernel (fetched and unpacked if need be) with the KVM modules asked for, and its cached initramfs. */
 export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModules' | 'onProgress'>): Promise<KernelImage & { baseInitrd: string }> {
   let kernel = await resolveKernel(options.kernel ?? DEFAULT_KERNEL, options.onProgress);
+  // A tree says what it was built with: one without what this runner needs is refused before a boot.
+  if (kernel.tree) checkTreeConfig(kernel.tree);
   if (options.kvmModules) {
     const replaced = withKvmModules(kernel, options.kvmModules);
     options.onProgress?.({ kind: 'kvmModules', modules: replaced.kvmModules });
