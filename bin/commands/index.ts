@@ -1,4 +1,5 @@
 // The table of CLI verbs. Each verb lives in its own file.
+import { bisect } from './bisect';
 import { boot } from './boot';
 import { buildKvm } from './build-kvm';
 import type { Command } from './command';
@@ -16,6 +17,7 @@ export const commands: Record<string, Command> = {
   boot,
   setup,
   compare,
+  bisect,
   info,
   'build-kvm': buildKvm,
   guest,

@@ -40,14 +40,14 @@ export interface BuiltModules {
   built: boolean;
 }
 
-function patchesKey(patches: readonly string[]): string {
+export function patchesKey(patches: readonly string[]): string {
   if (patches.length === 0) return 'stock';
   const hash = crypto.createHash('sha256');
   for (const patch of patches) hash.update(fs.readFileSync(patch)).update('\0');
   return hash.digest('hex').slice(0, 16);
 }
 
-function complete(dir: string): boolean {
+export function complete(dir: string): boolean {
   return KVM_MODULES.every((name) => fs.existsSync(path.join(dir, `${name}.ko`)));
 }
 
@@ -115,19 +115,29 @@ export async function buildKvmModules(options: BuildOptions = {}): Promise<Built
     const moduleDir = await preparedSources(target.sources, patches, work);
     const kbuild = await target.kbuild();
     onProgress?.({ kind: 'step', text: `building KVM modules for ${target.description}${patches.length ? ` with ${patches.length} patch(es)` : ''}` });
-    const make = await runProgram('make', ['-C', kbuild, `M=${moduleDir}`, `-j${Math.max(2, os.cpus().length)}`, 'modules']);
-    if (make.status !== 0) {
-      const tail = (make.stdout + make.stderr).trim().split('\n').slice(-25).join('\n');
-      throw new BuildError(`building the KVM modules failed:\n${tail}`);
-    }
-    fs.mkdirSync(out, { recursive: true });
-    for (const name of KVM_MODULES) {
-      // Stripped as Debian ships them: a third of the size, and quicker into the guest's initramfs.
-      const strip = await runProgram('strip', ['--strip-debug', '-o', path.join(out, `${name}.ko`), path.join(moduleDir, `${name}.ko`)]);
-      if (strip.status !== 0) throw new BuildError(`strip ${name}.ko failed: ${strip.stderr.trim()}`);
-    }
+    await makeModules(kbuild, moduleDir);
+    await installModules(moduleDir, out);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
   return { dir: out, kernel: target.description, built: true };
+}
+
+/** `make modules` of the KVM sources in `moduleDir` against a kbuild tree (headers or a kernel tree) (only what changed, again). */
+export async function makeModules(headers: string, moduleDir: string): Promise<void> {
+  const make = await runProgram('make', ['-C', headers, `M=${moduleDir}`, `-j${Math.max(2, os.cpus().length)}`, 'modules']);
+  if (make.status !== 0) {
+    const tail = (make.stdout + make.stderr).trim().split('\n').slice(-25).join('\n');
+    throw new BuildError(`building the KVM modules failed:\n${tail}`);
+  }
+}
+
+/** The built modules of `moduleDir`, stripped, into `out`. */
+export async function installModules(moduleDir: string, out: string): Promise<void> {
+  fs.mkdirSync(out, { recursive: true });
+  for (const name of KVM_MODULES) {
+    // Stripped as Debian ships them: a third of the size, and quicker into the guest's initramfs.
+    const strip = await runProgram('strip', ['--strip-debug', '-o', path.join(out, `${name}.ko`), path.join(moduleDir, `${name}.ko`)]);
+    if (strip.status !== 0) throw new BuildError(`strip ${name}.ko failed: ${strip.stderr.trim()}`);
+  }
 }

@@ -7,3 +7,4 @@ export { upstreamShinfoTest, upstreamShinfoTestForGuest } from './upstream-selft
 export { checkpatch, checkpatchTree, type CheckpatchResult } from './checkpatch';
 export { ensureKbuildTools, KBUILD_TOOLS, TREE_BUILD_TOOLS, TREE_MODULE_TOOLS } from './toolchain';
 export { buildKernelTree, TREE_CONFIG_FRAGMENT, type BuiltTree, type TreeOptions } from './tree';
+export { PatchSeriesBuilder, type SeriesOptions } from './series';

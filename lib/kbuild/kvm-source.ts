@@ -72,18 +72,22 @@ async function pristineSources(version: string, onProgress: OnProgress | undefin
   });
 }
 
+/** Applies `patch` to the sources in `dest` (or, `reverse`, takes it out again); `what` names them in errors. */
+export async function applyPatch(dest: string, patch: string, what: string, reverse = false): Promise<void> {
+  const result = await runProgram('patch', ['-p1', reverse ? '--reverse' : '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
+  if (result.status !== 0) {
+    const verb = reverse ? 'cannot be taken out of' : 'does not apply to';
+    throw new PatchError('doesNotApply', `patch ${patch} ${verb} ${what}:\n${(result.stdout + result.stderr).trim()}`);
+  }
+}
+
 /** A fresh, patched copy of KVM's sources in `dest`; returns the module directory (arch/x86/kvm). */
 export async function preparedSources(sources: KvmSources, patches: readonly string[], dest: string): Promise<string> {
   fs.rmSync(dest, { recursive: true, force: true });
   for (const part of PARTS) {
     fs.cpSync(path.join(sources.dir, part), path.join(dest, part), { recursive: true, filter: (file) => file === path.join(sources.dir, part) || isSource(file) });
   }
-  for (const patch of patches) {
-    const result = await runProgram('patch', ['-p1', '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
-    if (result.status !== 0) {
-      throw new PatchError('doesNotApply', `patch ${patch} does not apply to ${sources.what}:\n${(result.stdout + result.stderr).trim()}`);
-    }
-  }
+  for (const patch of patches) await applyPatch(dest, patch, sources.what);
   const moduleDir = path.join(dest, 'arch', 'x86', 'kvm');
   const makefile = path.join(moduleDir, 'Makefile');
   const text = fs.readFileSync(makefile, 'utf8');
