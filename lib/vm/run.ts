@@ -54,6 +54,8 @@ export interface RunRequest extends VmOptions {
   retryOnFlake?: boolean;
   /** Called with the flake before that retry: whatever the sinks collected came from the failed attempt. */
   onRetry?: (reason: string) => void;
+  /** Stops the run (QEMU killed, outcome 'interrupted'), as our own SIGINT would. */
+  signal?: AbortSignal;
 }
 
 export interface VmResult {
@@ -141,6 +143,7 @@ function validateRequest(request: RunRequest): void {
   if (!Array.isArray(request.command) || request.command.some((word) => typeof word !== 'string')) throw new TypeError('command must be an array of strings');
   if (request.cwd !== undefined && typeof request.cwd !== 'string') throw new TypeError(`cwd must be a string, got ${typeof request.cwd}`);
   if (request.retryOnFlake !== undefined && typeof request.retryOnFlake !== 'boolean') throw new TypeError('retryOnFlake must be a boolean');
+  if (request.signal !== undefined && !(request.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
 }
 
 export async function runInVm(request: RunRequest): Promise<VmResult> {
@@ -192,6 +195,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       stdout: request.output ?? NOWHERE,
       stderr: request.errorOutput ?? NOWHERE,
       ...limits,
+      ...(request.signal ? { signal: request.signal } : {}),
       ...(request.verbose && request.onProgress ? { onConsole: consoleTo(request.onProgress) } : {}),
     });
     const verdict = classify(seen, limits, bootPlan.accel);
