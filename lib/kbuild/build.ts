@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { cacheDir } from '../cache';
-import { DEFAULT_KERNEL, debianKernel, debianKernelSpec, KVM_MODULES } from '../debian/kernel';
+import { DEFAULT_KERNEL, debianKernel, debianKernelSpec, KVM_MODULES, type DebianKernel } from '../debian/kernel';
 import { runProgram } from '../process';
 import type { OnProgress } from '../progress';
 import { headersTree } from './headers';
@@ -42,15 +42,38 @@ function complete(dir: string): boolean {
   return KVM_MODULES.every((name) => fs.existsSync(path.join(dir, `${name}.ko`)));
 }
 
-export async function buildKvmModules(options: BuildOptions = {}): Promise<BuiltModules> {
-  const spec = options.kernel ?? DEFAULT_KERNEL;
+/** The Debian kernel `spec` names (debian, debian:VERSION), with the toolchain to build for it checked. */
+export async function buildTarget(spec = DEFAULT_KERNEL, onProgress?: OnProgress): Promise<DebianKernel> {
   const debian = debianKernelSpec(spec);
   if (!debian) throw new BuildError(`build-kvm builds for Debian kernels (debian, debian:VERSION), not ${spec}`);
+  await ensureKbuildTools(onProgress);
+  return debianKernel(debian.version, onProgress);
+}
+
+/**
+ * `make modules` for the KVM sources in `moduleDir` against the headers tree, then each module
+ * stripped into `out`; resolves with make's output. A failed build is a BuildError with make's last lines.
+ */
+export async function compileModules(headers: string, moduleDir: string, out: string, signal?: AbortSignal): Promise<string> {
+  const make = await runProgram('make', ['-C', headers, `M=${moduleDir}`, `-j${Math.max(2, os.cpus().length)}`, 'modules'], signal ? { signal } : {});
+  if (make.status !== 0) {
+    const tail = (make.stdout + make.stderr).trim().split('\n').slice(-25).join('\n');
+    throw new BuildError(`building the KVM modules failed:\n${tail}`);
+  }
+  fs.mkdirSync(out, { recursive: true });
+  for (const name of KVM_MODULES) {
+    // Stripped as Debian ships them: a third of the size, and quicker into the guest's initramfs.
+    const strip = await runProgram('strip', ['--strip-debug', '-o', path.join(out, `${name}.ko`), path.join(moduleDir, `${name}.ko`)]);
+    if (strip.status !== 0) throw new BuildError(`strip ${name}.ko failed: ${strip.stderr.trim()}`);
+  }
+  return make.stdout;
+}
+
+export async function buildKvmModules(options: BuildOptions = {}): Promise<BuiltModules> {
   const patches = options.patches ?? [];
   checkPatchFiles(patches);
   const { onProgress } = options;
-  await ensureKbuildTools(onProgress);
-  const kernel = await debianKernel(debian.version, onProgress);
+  const kernel = await buildTarget(options.kernel, onProgress);
   const { abi, version } = kernel;
   const out = options.out ?? path.join(cacheDir('kvm-modules'), `${abi}-${patchesKey(patches)}`);
   if (!options.out && complete(out)) return { dir: out, kernel: kernel.description, built: false };
@@ -61,17 +84,7 @@ export async function buildKvmModules(options: BuildOptions = {}): Promise<Built
     const moduleDir = await preparedSources(version, patches, work, onProgress);
     const headers = await headersTree(abi, onProgress);
     onProgress?.({ kind: 'step', text: `building KVM modules for ${abi}${patches.length ? ` with ${patches.length} patch(es)` : ''}` });
-    const make = await runProgram('make', ['-C', headers, `M=${moduleDir}`, `-j${Math.max(2, os.cpus().length)}`, 'modules']);
-    if (make.status !== 0) {
-      const tail = (make.stdout + make.stderr).trim().split('\n').slice(-25).join('\n');
-      throw new BuildError(`building the KVM modules failed:\n${tail}`);
-    }
-    fs.mkdirSync(out, { recursive: true });
-    for (const name of KVM_MODULES) {
-      // Stripped as Debian ships them: a third of the size, and quicker into the guest's initramfs.
-      const strip = await runProgram('strip', ['--strip-debug', '-o', path.join(out, `${name}.ko`), path.join(moduleDir, `${name}.ko`)]);
-      if (strip.status !== 0) throw new BuildError(`strip ${name}.ko failed: ${strip.stderr.trim()}`);
-    }
+    await compileModules(headers, moduleDir, out);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -5,3 +5,4 @@ export { BuildError, PatchError } from './kvm-source';
 export { upstreamShinfoTest, upstreamShinfoTestForGuest } from './upstream-selftest';
 export { checkpatch, checkpatchTree, type CheckpatchResult } from './checkpatch';
 export { ensureKbuildTools, KBUILD_TOOLS } from './toolchain';
+export { KvmBuildTree, type TreeBuild } from './tree';
