@@ -43,12 +43,14 @@ function counts(report: RunReport): string {
 }
 
 function printRun(report: RunReport, previousBoot: string | undefined): void {
-  const verdict = report.status === 0 ? 'PASS' : report.status === 4 ? 'SKIP' : 'FAIL';
+  const clean = report.kernelProblems.length === 0;
+  const verdict = clean && report.status === 0 ? 'PASS' : clean && report.status === 4 ? 'SKIP' : 'FAIL';
   const boot = previousBoot === undefined ? 'booted' : previousBoot === report.bootId ? 'same boot' : 'booted again';
   const compiled = report.build.compiled.length ? report.build.compiled.join(' ') : 'nothing';
   process.stdout.write(`kvm-xen watch: run ${report.number}: ${verdict} (exit ${report.status}; ${counts(report)}) in ${seconds(report.totalMs)}: `
     + `build ${seconds(report.build.durationMs)} (compiled ${compiled}), ${report.load.kind} ${seconds(report.load.ms)}, tests ${seconds(report.testMs)}; `
     + `boot id ${report.bootId} (${boot})\n`);
+  for (const problem of report.kernelProblems) process.stdout.write(`kvm-xen watch: the guest kernel reported: ${problem}\n`);
   if (!report.diff) return;
   const changed = report.diff.filter((row) => row.a !== row.b);
   if (changed.length === 0) {

@@ -56,6 +56,8 @@ export interface RunRequest extends VmOptions {
   onRetry?: (reason: string) => void;
   /** Stops the run (QEMU killed, outcome 'interrupted'), as our own SIGINT would. */
   signal?: AbortSignal;
+  /** Called with the guest kernel's console as it comes (besides onProgress when verbose). */
+  onConsole?: (text: string) => void;
 }
 
 export interface VmResult {
@@ -168,6 +170,12 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
   return { ...second, message, attempts: 2, retriedAfter: first.message, durationMs: Date.now() - started };
 }
 
+/** Who hears the console: the caller's onConsole, and onProgress when verbose. */
+function consoleListener(request: RunRequest): { onConsole?: (text: string) => void } {
+  const listeners = [request.onConsole, request.verbose && request.onProgress ? consoleTo(request.onProgress) : undefined].filter((listener) => listener !== undefined);
+  return listeners.length === 0 ? {} : { onConsole: (text) => { for (const listener of listeners) listener(text); } };
+}
+
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
 async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResult> {
   const dir = makeRunDir();
@@ -196,7 +204,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       stderr: request.errorOutput ?? NOWHERE,
       ...limits,
       ...(request.signal ? { signal: request.signal } : {}),
-      ...(request.verbose && request.onProgress ? { onConsole: consoleTo(request.onProgress) } : {}),
+      ...consoleListener(request),
     });
     const verdict = classify(seen, limits, bootPlan.accel);
     const status = verdict.outcome === 'exited' ? seen.exitStatus! : vmExitStatus[verdict.outcome];

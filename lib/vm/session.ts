@@ -14,6 +14,7 @@ import path from 'node:path';
 
 import { cacheDir } from '../cache';
 import type { Sink } from './boot';
+import { kernelProblemsIn } from './classify';
 import { endMarker, EndMarkedStream } from './end-marker';
 import { VmError } from './errors';
 import { commandScript } from './guest-init';
@@ -34,6 +35,8 @@ export interface CommandResult {
   status: number;
   /** The command's stdout. */
   output: string;
+  /** What the guest kernel reported while it ran: WARN, BUG, oops, lockdep, KASAN (classify.ts). */
+  kernelProblems: string[];
   durationMs: number;
 }
 
@@ -51,6 +54,7 @@ const POLL_SECONDS = '0.1';
 const STOP_GRACE_MS = 30_000;
 /** The session has no time limit of its own unless asked: each command has one (run's timeoutMs). */
 const SESSION_TIMEOUT_MS = 2 ** 31 - 1;
+const CONSOLE_KEEP = 256 * 1024;
 
 /**
  * The agent: $1 the session directory, $2 the nonce. Says the boot id, then runs N.sh for N = 1, 2, ...
@@ -83,6 +87,8 @@ export class GuestSession {
   private pending: Pending | undefined;
   private next = 0;
   private result: VmResult | undefined;
+  /** The console since the running command started (kept to its last CONSOLE_KEEP characters). */
+  private console = '';
 
   private constructor(readonly dir: string, private readonly nonce: string, private readonly options: SessionOptions) {
     // The agent's lines carry "KVMXEN-END-<nonce>-N:" markers; endMarker() writes that prefix.
@@ -94,6 +100,7 @@ export class GuestSession {
       command: ['sh', '-c', AGENT, 'kvm-xen-agent', dir, agentNonce],
       cwd: options.cwd ?? process.cwd(),
       output,
+      onConsole: (text) => { this.console = (this.console + text).slice(-CONSOLE_KEEP); },
       ...(options.errorOutput ? { errorOutput: options.errorOutput } : {}),
       retryOnFlake: false,
       signal: this.abort.signal,
@@ -185,6 +192,7 @@ export class GuestSession {
     const number = ++this.next;
     const started = Date.now();
     const output: Buffer[] = [];
+    this.console = '';
     const ending = this.expect(number, (chunk) => output.push(chunk));
     const file = path.join(this.dir, `${number}.sh`);
     fs.writeFileSync(`${file}.tmp`, script);
@@ -196,7 +204,7 @@ export class GuestSession {
     }, timeoutMs);
     try {
       const status = await ending;
-      return { status: Number(status), output: Buffer.concat(output).toString('utf8'), durationMs: Date.now() - started };
+      return { status: Number(status), output: Buffer.concat(output).toString('utf8'), kernelProblems: kernelProblemsIn(this.console), durationMs: Date.now() - started };
     } finally {
       clearTimeout(timer);
     }

@@ -41,6 +41,8 @@ export interface RunReport {
   /** Booting the guest (the first run, or after a lost guest) or swapping the modules in it. */
   load: { kind: 'boot' | 'reload'; ms: number };
   testMs: number;
+  /** What the guest kernel reported during the tests (WARN, BUG, oops, ...): a failure whatever the status. */
+  kernelProblems: string[];
   /** From the change being seen (or the watch starting) to this report. */
   totalMs: number;
 }
@@ -167,6 +169,6 @@ export async function watchPatches(request: WatchRequest): Promise<WatchEnd> {
     }
     const result = await session.run(request.testCommand, { ...(request.cwd ? { cwd: request.cwd } : {}), timeoutMs: request.testTimeoutMs ?? DEFAULT_TEST_TIMEOUT_MS });
     const tap = parseTap(result.output);
-    return { status: result.status, tap, diff: previous ? compareRuns(previous, tap) : undefined, bootId: session.bootId, build, load, testMs: result.durationMs };
+    return { status: result.status, tap, diff: previous ? compareRuns(previous, tap) : undefined, bootId: session.bootId, build, load, testMs: result.durationMs, kernelProblems: result.kernelProblems };
   }
 }
