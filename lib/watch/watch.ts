@@ -92,8 +92,8 @@ function validate(request: WatchRequest): void {
 export async function watchPatches(request: WatchRequest): Promise<WatchEnd> {
   validate(request);
   const { signal, onEvent } = request;
-  const files = new PatchFiles(request.patches, request.pollMs ?? 100);
   const tree = await KvmBuildTree.open({ ...(request.kernel ? { kernel: request.kernel } : {}), ...(request.onProgress ? { onProgress: request.onProgress } : {}) });
+  const files = new PatchFiles(request.patches, request.pollMs ?? 100);
   const stopSession = (): void => session?.kill();
   signal.addEventListener('abort', stopSession);
   let session: GuestSession | undefined;
@@ -123,7 +123,8 @@ export async function watchPatches(request: WatchRequest): Promise<WatchEnd> {
           }
           retried = false;
         } catch (error) {
-          if (!(error instanceof SessionEnded) || signal.aborted) throw error;
+          if (signal.aborted) break;
+          if (!(error instanceof SessionEnded)) throw error;
           session = undefined;
           lastResult = error.result;
           onEvent({ kind: 'guestLost', message: error.message, result: error.result });
