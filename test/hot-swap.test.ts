@@ -10,7 +10,7 @@ import t from 'tap';
 
 import { projectRoot } from '../lib/paths';
 import { vmExitStatus } from '../lib/vm';
-import { startCli } from './helpers/vm';
+import { runCli, startCli } from './helpers/vm';
 
 const data = (name: string): string => path.join(projectRoot, 'test', 'data', name);
 const harmless = fs.readFileSync(data('hot-swap-harmless.patch'));
@@ -29,6 +29,15 @@ function qemuChildren(parent: number): number[] {
     }
   }).map(Number);
 }
+
+t.test('--watch and --patch go together, and with neither --kvm-modules nor --json (usage errors, no boot)', async (t) => {
+  for (const args of [['--watch'], ['--patch', data('hot-swap-harmless.patch')], ['--watch', '--patch', data('hot-swap-harmless.patch'), '--kvm-modules', '/nonexistent'], ['--watch', '--patch']]) {
+    const run = await runCli(['test', '--vm', ...args, 'xen_shinfo_test']);
+    t.equal(run.status, 64, `test --vm ${args.join(' ')}: ${run.stderr.split('\n')[0]}`);
+  }
+  const unknown = await runCli(['test', '--vm', '--watch', '--patch', data('hot-swap-harmless.patch'), 'no_such_test']);
+  t.equal(unknown.status, 64, 'an unknown selftest is refused before anything is built');
+});
 
 t.test('a patch edit becomes a per-stage diff without a reboot', async (t) => {
   const dir = fs.mkdtempSync('/tmp/kvm-xen-hot-swap-');
