@@ -93,7 +93,7 @@ async function watchPath(patch: string, rounds: number): Promise<number[]> {
   }
 }
 
-export async function benchHotSwap(rounds = 3): Promise<HotSwapBench> {
+export async function benchHotSwap(rounds = 2): Promise<HotSwapBench> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-bench-hot-swap-'));
   try {
     const patch = path.join(dir, 'change.patch');
@@ -110,7 +110,7 @@ export async function benchHotSwap(rounds = 3): Promise<HotSwapBench> {
 }
 
 if (require.main === module) {
-  benchHotSwap(Number(process.argv[2] ?? 3)).then((b) => process.stdout.write(`${JSON.stringify(b, null, 2)}\n`), (error: Error) => {
+  benchHotSwap(Number(process.argv[2] ?? 2)).then((b) => process.stdout.write(`${JSON.stringify(b, null, 2)}\n`), (error: Error) => {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = 1;
   });

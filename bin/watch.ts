@@ -51,7 +51,12 @@ function printRun(report: RunReport, previousBoot: string | undefined): void {
     + `build ${seconds(report.build.durationMs)} (compiled ${compiled}), ${report.load.kind} ${seconds(report.load.ms)}, tests ${seconds(report.testMs)}; `
     + `boot id ${report.bootId} (${boot})\n`);
   for (const problem of report.kernelProblems) process.stdout.write(`kvm-xen watch: the guest kernel reported: ${problem}\n`);
-  if (!report.diff) return;
+  if (!report.diff) {
+    // Nothing to compare with yet: what fails, so that the next runs' diffs can be read against it.
+    for (const [key, outcome] of flatten(report.tap)) if (outcome === 'fail') process.stdout.write(`kvm-xen watch: run 1 fails ${key}\n`);
+    process.stdout.write('kvm-xen watch: the next runs print what changed since the run before\n');
+    return;
+  }
   const changed = report.diff.filter((row) => row.a !== row.b);
   if (changed.length === 0) {
     process.stdout.write(`kvm-xen watch: no stage changed since run ${report.number - 1}\n`);

@@ -2,7 +2,7 @@
 // KVM modules incrementally (lib/kbuild's kept tree), swap them into the running guest (lib/vm's
 // session), rerun the tests and compare their KTAP with the previous run's, stage by stage (lib/tap).
 // Nothing is printed: each step is an event for the caller.
-import { BuildError, KvmBuildTree, type TreeBuild } from '../kbuild';
+import { BuildError, checkPatchFiles, KvmBuildTree, type TreeBuild } from '../kbuild';
 import { compareRuns, type ComparisonRow } from '../tap/compare';
 import { parseTap, type TapDocument } from '../tap/parse';
 import { GuestSession, SessionEnded, validateVmOptions, type Sink, type VmOptions, type VmResult } from '../vm';
@@ -91,6 +91,8 @@ function validate(request: WatchRequest): void {
 /** Runs the loop until `signal` aborts (or no guest can be booted). */
 export async function watchPatches(request: WatchRequest): Promise<WatchEnd> {
   validate(request);
+  // Missing or empty patches at the start are the user's mistake (PatchError); later, a save in progress.
+  checkPatchFiles(request.patches);
   const { signal, onEvent } = request;
   const tree = await KvmBuildTree.open({ ...(request.kernel ? { kernel: request.kernel } : {}), ...(request.onProgress ? { onProgress: request.onProgress } : {}) });
   const files = new PatchFiles(request.patches, request.pollMs ?? 100);
