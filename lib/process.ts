@@ -37,8 +37,13 @@ export function runProgram(program: string, args: readonly string[], options: Pr
       stderr += chunk;
       options.onStderr?.(chunk);
     });
-    child.on('error', (error) => reject(options.signal?.aborted ? error : new ProgramError(`cannot run ${program}: ${error.message}`)));
-    child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
+    // Stopped by the signal: rejected once the program has really ended (what it was writing is done).
+    let aborted: Error | undefined;
+    child.on('error', (error) => {
+      if (options.signal?.aborted) aborted = error;
+      else reject(new ProgramError(`cannot run ${program}: ${error.message}`));
+    });
+    child.on('close', (code) => (aborted ? reject(aborted) : resolve({ status: code ?? 1, stdout, stderr })));
   });
 }
 
