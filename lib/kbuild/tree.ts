@@ -1,146 +1,87 @@
-// A KVM build tree kept between builds, for an edit-build-test loop (lib/watch): each build applies the
-// patches to fresh sources, as build-kvm does, but copies into the kept tree only the files whose
-// contents changed, so make recompiles only those (one file of a one-line change: seconds, where
-// build-kvm's fresh tree takes minutes). Trees live in the cache, a few per kernel ABI, each held by
-// one process at a time (a lock file naming its owner, taken over once that owner is gone).
+// kvm-xen tree build: a small kernel tree from Debian's linux-source-6.12, built with `make` as a
+// kernel developer builds theirs, for `--kernel TREE` and `build-kvm --tree TREE`. Its configuration is
+// tinyconfig with the kernel's kvm_guest.config and our kernel/tree.config merged over it
+// (scripts/kconfig/merge_config.sh on allnoconfig): KVM as modules with the Xen emulation, and nothing
+// the VM runner does not use, so that two cores build it in minutes. Built once into the cache, keyed by
+// the sources' version and the fragment's contents; the build runs under `nice -n 10`.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
-import { cacheDir } from '../cache';
-import type { DebianKernel } from '../debian/kernel';
-import { ownerAlive, ownerRecord } from '../process';
+import { cacheDir, cachedDirectory } from '../cache';
+import { ensureTools } from '../debian/apt';
+import { KERNEL_SOURCE, kernelSourceTarball } from '../debian/kernel';
+import { newestVersion, versionDirName } from '../debian/packages';
+import { projectRoot } from '../paths';
+import { runProgram } from '../process';
 import type { OnProgress } from '../progress';
-import { buildTarget, compileModules } from './build';
-import { headersTree } from './headers';
-import { BuildError, checkPatchFiles, preparedSources } from './kvm-source';
+import { describeNeed, parseKernelConfig, treeConfig, unmetNeeds } from '../vm/tree-config';
+import { BuildError } from './kvm-source';
+import { TREE_BUILD_TOOLS } from './toolchain';
 
-/** Trees per kernel ABI: as many watchers of one kernel can build at once. */
-const SLOTS = 4;
+/** Our configuration fragment, merged last. */
+export const TREE_CONFIG_FRAGMENT = path.join(projectRoot, 'kernel', 'tree.config');
+/** The kernel's own fragments it is merged over, in order (paths inside the tree). */
+const BASE_FRAGMENTS = ['kernel/configs/tiny.config', 'kernel/configs/kvm_guest.config'];
+/** What is built: the image and the modules (KVM's), nothing else. */
+const TARGETS = ['bzImage', 'modules'];
 
-export interface TreeBuild {
-  /** The stripped modules, as --kvm-modules and GuestSession.reloadKvmModules take them. */
+export interface TreeOptions {
+  /** linux-source-6.12's package version (default: the newest the package source offers). */
+  version?: string;
+  onProgress?: OnProgress;
+}
+
+export interface BuiltTree {
   dir: string;
-  /** Source files (relative to the tree) that differed from the previous build's. */
-  changedSources: string[];
-  /** The objects make compiled, relative to the tree. */
-  compiled: string[];
-  durationMs: number;
+  /** The package version of the sources. */
+  version: string;
+  /** Whether this call built it (false: reused from the cache). */
+  built: boolean;
 }
 
-/** Every file and directory under `dir`, relative to it (directories end in a slash). */
-function entriesUnder(dir: string, prefix = ''): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const relative = path.join(prefix, entry.name);
-    return entry.isDirectory() ? [`${relative}/`, ...entriesUnder(path.join(dir, entry.name), relative)] : [relative];
+/** The cache key's recipe part: the fragment's contents and how it is applied. */
+function recipeKey(): string {
+  return crypto.createHash('sha256')
+    .update(fs.readFileSync(TREE_CONFIG_FRAGMENT))
+    .update(JSON.stringify({ BASE_FRAGMENTS, TARGETS }))
+    .digest('hex').slice(0, 16);
+}
+
+/** The CONFIG_X=V lines of our fragment the merged .config does not have as asked. */
+function unappliedLines(tree: string): string[] {
+  const wanted = parseKernelConfig(fs.readFileSync(TREE_CONFIG_FRAGMENT, 'utf8'));
+  const got = treeConfig(tree);
+  return [...wanted].filter(([option, value]) => got.get(option) !== value).map(([option, value]) => `CONFIG_${option}=${value} (got ${got.get(option) ?? 'not set'})`);
+}
+
+async function step(what: string, onProgress: OnProgress | undefined, program: string, args: readonly string[], cwd: string): Promise<void> {
+  onProgress?.({ kind: 'step', text: what });
+  const result = await runProgram(program, args, { cwd });
+  if (result.status !== 0) {
+    throw new BuildError(`${what} failed (status ${result.status}):\n${(result.stdout + result.stderr).trim().split('\n').slice(-25).join('\n')}`);
+  }
+}
+
+/** The built tree for `version`, from the cache or built now (minutes on two cores). */
+export async function buildKernelTree(options: TreeOptions = {}): Promise<BuiltTree> {
+  const { onProgress } = options;
+  const version = options.version ?? await newestVersion(KERNEL_SOURCE);
+  const dir = path.join(cacheDir('kernel-trees'), `${versionDirName(version)}-${recipeKey()}`);
+  if (fs.existsSync(dir)) return { dir, version, built: false };
+  await ensureTools(TREE_BUILD_TOOLS, 'building a kernel tree', onProgress);
+  await cachedDirectory(dir, async (tmp) => {
+    const tarball = await kernelSourceTarball(version, onProgress);
+    await step(`extracting ${KERNEL_SOURCE} ${version}`, onProgress, 'tar', ['-xJf', tarball, '-C', tmp, '--strip-components=1'], tmp);
+    await step('configuring: tinyconfig + kvm_guest.config + kernel/tree.config', onProgress, 'scripts/kconfig/merge_config.sh',
+      ['-n', ...BASE_FRAGMENTS, TREE_CONFIG_FRAGMENT], tmp);
+    const unapplied = unappliedLines(tmp);
+    if (unapplied.length > 0) throw new BuildError(`kernel/tree.config asks for options the kernel's Kconfig did not take (a missing dependency):\n  ${unapplied.join('\n  ')}`);
+    const unmet = unmetNeeds(treeConfig(tmp));
+    if (unmet.length > 0) throw new BuildError(`kernel/tree.config does not give the VM runner what it needs:\n  ${unmet.map(describeNeed).join('\n  ')}`);
+    const jobs = `-j${os.availableParallelism()}`;
+    await step(`building the kernel tree (make ${jobs} ${TARGETS.join(' ')}, nice -n 10)`, onProgress, 'nice', ['-n', '10', 'make', '-s', jobs, ...TARGETS], tmp);
   });
-}
-
-function sameContents(a: string, b: string): boolean {
-  try {
-    return fs.readFileSync(a).equals(fs.readFileSync(b));
-  } catch {
-    return false;
-  }
-}
-
-/** Takes `lock` for us if it is free or its owner is gone; false if a live process holds it. */
-function tryLock(lock: string): boolean {
-  for (;;) {
-    try {
-      fs.writeFileSync(lock, ownerRecord(), { flag: 'wx' });
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    let owner = '';
-    try {
-      owner = fs.readFileSync(lock, 'utf8');
-    } catch {
-      continue;  // released meanwhile
-    }
-    // A lock file still being written reads as empty: its owner is alive, try the next slot.
-    if (owner === '' || ownerAlive(owner)) return false;
-    fs.rmSync(lock, { force: true });
-  }
-}
-
-export class KvmBuildTree {
-  private closed = false;
-
-  private constructor(readonly root: string, private readonly lock: string, readonly kernel: DebianKernel,
-    private readonly headers: string, private readonly onProgress: OnProgress | undefined) {}
-
-  /** A tree for `kernel` (debian, debian:VERSION) held by this process until close(). */
-  static async open(options: { kernel?: string; onProgress?: OnProgress } = {}): Promise<KvmBuildTree> {
-    const kernel = await buildTarget(options.kernel, options.onProgress);
-    const headers = await headersTree(kernel.abi, options.onProgress);
-    const parent = cacheDir('kbuild');
-    for (let slot = 0; slot < SLOTS; slot++) {
-      const root = path.join(parent, `tree-${kernel.abi}-${slot}`);
-      const lock = `${root}.lock`;
-      if (tryLock(lock)) return new KvmBuildTree(root, lock, kernel, headers, options.onProgress);
-    }
-    throw new BuildError(`all ${SLOTS} KVM build trees for ${kernel.abi} in ${parent} are in use by other processes`);
-  }
-
-  /** Builds the modules with `patches`, recompiling only what changed since this tree's last build. */
-  async build(patches: readonly string[], signal?: AbortSignal): Promise<TreeBuild> {
-    if (this.closed) throw new BuildError('the build tree is closed');
-    const started = Date.now();
-    checkPatchFiles(patches);
-    const staging = path.join(this.root, 'staging');
-    const src = path.join(this.root, 'src');
-    await preparedSources(this.kernel.version, patches, staging, this.onProgress);
-    const changedSources = this.sync(staging, src);
-    this.onProgress?.({ kind: 'step', text: `building KVM modules for ${this.kernel.abi} in ${src} (${changedSources.length} source file(s) changed)` });
-    const out = path.join(this.root, 'modules');
-    const made = await compileModules(this.headers, path.join(src, 'arch', 'x86', 'kvm'), out, signal);
-    const compiled = [...made.matchAll(/^\s*CC \[M\]\s+(\S+)$/gm)].map((match) => path.relative(src, match[1]!));
-    return { dir: out, changedSources, compiled, durationMs: Date.now() - started };
-  }
-
-  /** Lets another process use the tree. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    fs.rmSync(this.lock, { force: true });
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  /**
-   * Makes the kept sources equal to the fresh ones, touching only the files that differ (so their
-   * times say "changed" to make) and removing those the patches no longer create; returns them.
-   */
-  private sync(from: string, to: string): string[] {
-    const manifest = path.join(this.root, 'sources.json');
-    const entries = entriesUnder(from);
-    // Directories too: an empty one may be an include path (kvm-source.ts's trace-root).
-    for (const dir of entries.filter((entry) => entry.endsWith('/'))) fs.mkdirSync(path.join(to, dir), { recursive: true });
-    const wanted = entries.filter((entry) => !entry.endsWith('/'));
-    let previous: string[] = [];
-    try {
-      previous = JSON.parse(fs.readFileSync(manifest, 'utf8')) as string[];
-    } catch {
-      // a new tree: every file is new
-    }
-    const changed = [];
-    for (const file of wanted) {
-      const target = path.join(to, file);
-      if (sameContents(path.join(from, file), target)) continue;
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.copyFileSync(path.join(from, file), target);
-      changed.push(file);
-    }
-    const keep = new Set(wanted);
-    for (const file of previous.filter((name) => !keep.has(name))) {
-      fs.rmSync(path.join(to, file), { force: true });
-      changed.push(file);
-    }
-    fs.writeFileSync(manifest, JSON.stringify(wanted));
-    return changed;
-  }
+  return { dir, version, built: true };
 }

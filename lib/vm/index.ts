@@ -7,3 +7,4 @@ export { ensureHostTools, RUNNER_PACKAGES } from './host-tools';
 export { shellQuote } from './guest-init';
 export type { Accel } from './qemu';
 export { validateVmOptions, MAX_SMP, MIN_MEM_MB, hostMemMb } from './options';
+export { parseKvmParam, formatKvmParam, type KvmParam } from './module-params';

@@ -10,6 +10,7 @@ import { CorruptPackage } from '../debian/packages';
 import type { OnProgress } from '../progress';
 import { VmError } from './errors';
 import { modinfo, moduleKey, readModule } from './modinfo';
+import { treeConfig } from './tree-config';
 
 export interface KernelImage {
   /** What the user asked for, resolved: "Debian 6.12.117+deb12-amd64 (6.12.117-1~deb12u1)". */
@@ -21,6 +22,8 @@ export interface KernelImage {
   debianVersion?: string;
   /** For a Debian kernel: its ABI name (e.g. 6.12.117+deb12), which its headers packages carry. */
   debianAbi?: string;
+  /** For a kernel tree built with make: its directory (its .config says what the kernel has). */
+  tree?: string;
 }
 
 function indexModules(dir: string, into = new Map<string, string>()): Map<string, string> {
@@ -87,7 +90,7 @@ export async function resolveKernel(spec: string, onProgress?: OnProgress): Prom
     const bzImage = path.join(spec, 'arch', 'x86', 'boot', 'bzImage');
     if (!fs.existsSync(bzImage)) throw new VmError('badKernel', `${spec} is a directory but not a built kernel tree (no arch/x86/boot/bzImage)`);
     checkBzImage(bzImage);
-    return { description: `kernel tree ${path.resolve(spec)}`, bzImage, modules: treeModules(spec) };
+    return { description: `kernel tree ${path.resolve(spec)}`, bzImage, modules: treeModules(spec), tree: path.resolve(spec) };
   }
   checkBzImage(spec);
   return { description: `bzImage ${path.resolve(spec)}`, bzImage: spec, modules: new Map() };
@@ -157,6 +160,7 @@ export function kvmModuleFiles(dir: string): KvmModuleFile[] {
  * another kernel are refused here, before a boot, with both kernels' names.
  */
 export function withKvmModules(kernel: KernelImage, dir: string): KernelImage & { kvmModules: KvmModuleFile[] } {
+  if (kernel.tree && treeConfig(kernel.tree).get('KVM') === 'y') throw new VmError('badKernel', `--kvm-modules: KVM is built into ${kernel.description} (CONFIG_KVM=y); build it with CONFIG_KVM=m to load other KVM modules`);
   const kvm = kvmModuleFiles(dir);
   const own = kernel.modules.get('kvm');
   if (own) {

@@ -55,8 +55,24 @@ function optionValue(value: string): string {
   return value.replace(/,/g, ',,');
 }
 
+/** The CPU model under TCG: AMD's, with SVM and nested paging for the guest's KVM. */
+const TCG_CPU = 'EPYC,+svm,+npt';
+
+export type CpuVendor = 'amd' | 'intel' | 'other';
+export const cpuVendorNames: Readonly<Record<CpuVendor, string>> = { amd: 'AMD', intel: 'Intel', other: 'neither AMD nor Intel' };
+
+/**
+ * The vendor the guest's init will see (by its rule: an svm or vmx flag in /proc/cpuinfo): TCG's model
+ * is AMD's; under KVM the guest has the host's CPU.
+ */
+export function guestCpuVendor(accel: 'kvm' | 'tcg'): CpuVendor {
+  if (accel === 'tcg') return 'amd';
+  const flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(/\s+/) ?? [];
+  return flags.includes('svm') ? 'amd' : flags.includes('vmx') ? 'intel' : 'other';
+}
+
 export function qemuArgs(options: QemuOptions): string[] {
-  const cpu = options.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'EPYC,+svm,+npt'];
+  const cpu = options.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', TCG_CPU];
   return [
     '-machine', 'q35', ...cpu,
     '-m', String(options.memMb), '-smp', String(options.smp),

@@ -2,7 +2,7 @@
 // platform (in-kernel PIC/IOAPIC/LAPIC and PIT, a 16550 on COM1, the i8042's reset line) and one run
 // loop per vCPU, each vCPU running on its own thread (Vcpu.runAsync). Exits it does not handle itself
 // — a Xen hypercall, say — go to the `onExit` hook first, so a personality can be layered on top.
-import { describeExit, Kvm, KvmError, type MmioExit, type Vcpu, type VcpuExit, type Vm } from '../kvm';
+import { describeExit, Kvm, KvmError, type CpuidEntry, type MmioExit, type Vcpu, type VcpuExit, type Vm } from '../kvm';
 import { setBootRegisters } from './boot-cpu';
 import { parseBzImage } from './bzimage';
 import { vcpuCpuid } from './cpuid';
@@ -13,11 +13,8 @@ import { COM1_IRQ, COM1_PORT, UART_PORTS, Uart16550 } from './devices/uart';
 import { IDENTITY_MAP_ADDRESS, MAX_MEMORY_MB, TSS_ADDRESS } from './layout';
 import { loadLinux } from './loader';
 
-export interface MachineOptions {
-  /** The bzImage's bytes. */
-  kernel: Uint8Array;
-  initrd?: Uint8Array | undefined;
-  cmdline: string;
+/** The machine itself, without what is loaded into it. */
+export interface PlatformOptions {
   /** vCPUs (default 1). */
   cpus?: number;
   /** Guest RAM in MiB (default 512, at most 3072: RAM stays below the 32-bit MMIO hole). */
@@ -28,6 +25,13 @@ export interface MachineOptions {
   onExit?: (vcpu: Vcpu, exit: VcpuExit) => boolean;
   /** The KVM device (default /dev/kvm). */
   device?: string;
+}
+
+export interface MachineOptions extends PlatformOptions {
+  /** The bzImage's bytes. */
+  kernel: Uint8Array;
+  initrd?: Uint8Array | undefined;
+  cmdline: string;
 }
 
 /** Why the machine stopped. */
@@ -41,9 +45,13 @@ export type MachineEnd =
   /** stop() was called. */
   | { reason: 'stopped' }
   /** KVM or this VMM could not go on. */
-  | { reason: 'failed'; message: string };
+  | { reason: 'failed'; message: string }
+  /** The guest went on in another machine (lib/vmm/migrate): this one is closed, `to` runs it. */
+  | { reason: 'migrated'; to: LinuxMachine };
 
 const DEFAULT_MEMORY_MB = 512;
+/** The one memslot: all of RAM, from guest address 0. */
+export const RAM_SLOT = 0;
 const MAX_CPUS = 254;
 
 export class LinuxMachine implements Disposable {
@@ -51,35 +59,34 @@ export class LinuxMachine implements Disposable {
   readonly console: Uart16550;
   /** MMIO accesses outside RAM and the in-kernel devices (reads answer all ones), by address. */
   readonly unclaimedMmio = new Map<bigint, number>();
-  private readonly vcpus: Vcpu[] = [];
-  private readonly entry: number;
+  readonly cmos = new Cmos();
+  private readonly vcpuList: Vcpu[] = [];
   private ending: MachineEnd | undefined;
-  private running: Promise<MachineEnd> | undefined;
+  /** start()'s promise and how it is settled: once ended and no vCPU loop runs. */
+  private finished: { promise: Promise<MachineEnd>; settle: (end: MachineEnd) => void } | undefined;
+  /** The vCPU loops now running (undefined while paused or before start). */
+  private loops: Promise<void> | undefined;
+  private paused = false;
   private pendingOutput: Uint8Array[] = [];
 
-  private constructor(private readonly kvm: Kvm, readonly vm: Vm, private readonly options: MachineOptions) {
+  private constructor(private readonly kvm: Kvm, readonly vm: Vm, private readonly options: PlatformOptions, cpuid: (id: number) => readonly CpuidEntry[]) {
     const cpus = options.cpus ?? 1;
     const memoryMb = options.memoryMb ?? DEFAULT_MEMORY_MB;
     if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) throw new RangeError(`cpus must be an integer from 1 to ${MAX_CPUS}`);
     if (!Number.isInteger(memoryMb) || memoryMb < 64 || memoryMb > MAX_MEMORY_MB) throw new RangeError(`memoryMb must be an integer from 64 to ${MAX_MEMORY_MB}`);
-    const image = parseBzImage(options.kernel);
 
     // Before any vCPU: the VMX-only addresses (harmless on SVM), the irqchip, then the PIT on it.
     vm.setTssAddress(TSS_ADDRESS);
     vm.setIdentityMapAddress(BigInt(IDENTITY_MAP_ADDRESS));
     vm.createIrqchip();
     vm.createPit();
-    const memoryBytes = memoryMb * 1024 * 1024;
-    vm.addMemory({ slot: 0, guestAddress: 0, size: memoryBytes });
+    vm.addMemory({ slot: RAM_SLOT, guestAddress: 0, size: memoryMb * 1024 * 1024 });
 
-    const supported = kvm.supportedCpuid();
     for (let id = 0; id < cpus; id++) {
       const vcpu = vm.createVcpu(id);
-      vcpu.setCpuid(vcpuCpuid(supported, id));
-      this.vcpus.push(vcpu);
+      vcpu.setCpuid(cpuid(id));
+      this.vcpuList.push(vcpu);
     }
-    this.entry = loadLinux(vm.memory, { image, initrd: options.initrd, cmdline: options.cmdline, memoryBytes, cpus, cpuid: this.vcpus[0]!.cpuid });
-    setBootRegisters(this.vcpus[0]!, this.entry);
 
     this.console = new Uart16550({
       setIrq: (level) => vm.setIrqLine(COM1_IRQ, level),
@@ -87,19 +94,42 @@ export class LinuxMachine implements Disposable {
     });
     this.ports.register(COM1_PORT, UART_PORTS, this.console);
     this.ports.register(I8042_DATA_PORT, 5, new I8042(() => this.end({ reason: 'reset' })));
-    this.ports.register(CMOS_PORT, CMOS_PORTS, new Cmos());
+    this.ports.register(CMOS_PORT, CMOS_PORTS, this.cmos);
   }
 
   /** Opens KVM, creates and loads the VM; the vCPUs start with start(). */
   static create(options: MachineOptions): LinuxMachine {
     if (!(options.kernel instanceof Uint8Array)) throw new TypeError('kernel must be a Uint8Array (the bzImage)');
     if (typeof options.cmdline !== 'string') throw new TypeError('cmdline must be a string');
+    const image = parseBzImage(options.kernel);
+    return LinuxMachine.open(options, (kvm) => {
+      const supported = kvm.supportedCpuid();
+      return (id) => vcpuCpuid(supported, id);
+    }, (machine) => {
+      const memoryBytes = machine.vm.memory.slot(RAM_SLOT)!.size;
+      const entry = loadLinux(machine.vm.memory, { image, initrd: options.initrd, cmdline: options.cmdline, memoryBytes, cpus: machine.cpus, cpuid: machine.vcpuList[0]!.cpuid });
+      setBootRegisters(machine.vcpuList[0]!, entry);
+    });
+  }
+
+  /**
+   * A machine shaped like `source` — its memory size, vCPUs with their CPUID, the same console and exit
+   * hooks — with nothing loaded: the destination of a migration (lib/vmm/migrate), in a new KVM VM.
+   */
+  static createLike(source: LinuxMachine): LinuxMachine {
+    const cpuid = source.vcpuList.map((vcpu) => vcpu.cpuid);
+    return LinuxMachine.open(source.options, () => (id) => cpuid[id]!, () => undefined);
+  }
+
+  private static open(options: PlatformOptions, cpuid: (kvm: Kvm) => (id: number) => readonly CpuidEntry[], load: (machine: LinuxMachine) => void): LinuxMachine {
     if (typeof options.onConsole !== 'function') throw new TypeError('onConsole must be a function');
     const kvm = Kvm.open(options.device);
     let vm: Vm | undefined;
     try {
       vm = kvm.createVm();
-      return new LinuxMachine(kvm, vm, options);
+      const machine = new LinuxMachine(kvm, vm, options, cpuid(kvm));
+      load(machine);
+      return machine;
     } catch (error) {
       vm?.close();
       kvm.close();
@@ -108,7 +138,7 @@ export class LinuxMachine implements Disposable {
   }
 
   get cpus(): number {
-    return this.vcpus.length;
+    return this.vcpuList.length;
   }
 
   /** Whether the machine has ended (or is stopping): its devices must not be driven any more. */
@@ -116,13 +146,50 @@ export class LinuxMachine implements Disposable {
     return this.ending !== undefined;
   }
 
+  /** KVM_GET_MSR_INDEX_LIST of this machine's /dev/kvm: the MSRs a migration carries. */
+  msrIndexList(): number[] {
+    return this.kvm.msrIndexList();
+  }
+
+  /** The vCPUs, by id. */
+  get vcpus(): readonly Vcpu[] {
+    return this.vcpuList;
+  }
+
   /** Runs every vCPU on its own thread until the machine ends; resolves with why (once all stopped). */
   start(): Promise<MachineEnd> {
-    this.running ??= Promise.all(this.vcpus.map((vcpu) => this.runVcpu(vcpu))).then(() => {
-      this.flushOutput();
-      return this.ending!;
-    });
-    return this.running;
+    if (!this.finished) {
+      let settle!: (end: MachineEnd) => void;
+      const promise = new Promise<MachineEnd>((resolve) => { settle = resolve; });
+      this.finished = { promise, settle };
+      this.runLoops();
+    }
+    return this.finished.promise;
+  }
+
+  /**
+   * Stops every vCPU between two runs, their pending I/O completed (so their registers are the ones to
+   * resume from), without ending the machine: resume() goes on. Resolves once all are stopped.
+   */
+  async pause(): Promise<void> {
+    this.paused = true;
+    for (const vcpu of this.vcpuList) vcpu.kick();
+    await this.loops;
+    for (const vcpu of this.vcpuList) await vcpu.completePendingIo();
+  }
+
+  /** Runs the vCPUs again after pause(). */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.finished && !this.loops) this.runLoops();
+  }
+
+  /** Ends this machine because `to` now runs its guest (start() resolves with that), and closes it. */
+  handOver(to: LinuxMachine): void {
+    this.flushOutput();
+    this.end({ reason: 'migrated', to });
+    this.close();
   }
 
   /** Ends the run (start() then resolves with { reason: 'stopped' } unless it had ended already). */
@@ -144,11 +211,29 @@ export class LinuxMachine implements Disposable {
   private end(why: MachineEnd): void {
     if (this.ending) return;
     this.ending = why;
-    for (const vcpu of this.vcpus) vcpu.kick();
+    for (const vcpu of this.vcpuList) vcpu.kick();
+    if (!this.loops) this.settle();
+  }
+
+  private runLoops(): void {
+    if (this.ending) {
+      this.settle();
+      return;
+    }
+    const loops = Promise.all(this.vcpuList.map((vcpu) => this.runVcpu(vcpu))).then(() => {
+      this.loops = undefined;
+      if (this.ending) this.settle();
+    });
+    this.loops = loops;
+  }
+
+  private settle(): void {
+    this.flushOutput();
+    this.finished?.settle(this.ending!);
   }
 
   private async runVcpu(vcpu: Vcpu): Promise<void> {
-    while (!this.ending) {
+    while (!this.ending && !this.paused) {
       let exit: VcpuExit;
       try {
         exit = await vcpu.runAsync();
