@@ -6,7 +6,7 @@
 //
 // --json FILE: every figure of the table also as JSON (name, value, unit, ratio, goal), for scripts.
 // --quick: the fewest rounds and exits each benchmark takes — shows it all works, measures nothing.
-// --only: some of the benchmarks: exits, exit-cost, shinfo, vm-boot.
+// --only: some of the benchmarks: exits, exit-cost, shinfo, vm-boot, vmm-boot, hot-swap.
 import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { resolveAccel } from '../lib/vm/qemu';
 import { benchExitCost, ownCostGoalsUs } from './exit-cost';
 import { benchExits, exitGoals } from './exits';
+import { benchHotSwap } from './hot-swap';
 import { benchShinfo } from './shinfo';
 import { benchVmBoot } from './vm-boot';
 import { benchVmmBoot } from './vmm-boot';
@@ -47,7 +48,7 @@ export interface BenchReport {
   figures: Figure[];
 }
 
-export const BENCHMARKS = ['exits', 'exit-cost', 'shinfo', 'vm-boot', 'vmm-boot'] as const;
+export const BENCHMARKS = ['exits', 'exit-cost', 'shinfo', 'vm-boot', 'vmm-boot', 'hot-swap'] as const;
 type Benchmark = typeof BENCHMARKS[number];
 
 function figure(name: string, value: number, unit: string, ratio: number | null = null, ratioOf: string | null = null,
@@ -121,6 +122,15 @@ async function vmmBootFigures(quick: boolean): Promise<Figure[]> {
   ];
 }
 
+async function hotSwapFigures(quick: boolean): Promise<Figure[]> {
+  const swap = await benchHotSwap(quick ? 1 : undefined);
+  return [
+    baseline('patch edit to verdict, build-kvm + test --vm', swap.todayMs / 1000, 's'),
+    figure('patch edit to verdict, build-kvm alone', swap.todayBuildMs / 1000, 's', swap.todayBuildMs / swap.todayMs, 'today'),
+    figure('patch edit to verdict, test --vm --watch', swap.watchMs / 1000, 's', swap.ratio, 'today', { on: 'ratio', compare: '<=', target: 0.3 }),
+  ];
+}
+
 function formatValue(f: Figure): string {
   if (f.unit === 'sends/s') return `${Math.round(f.value).toLocaleString('en-US')} sends/s`;
   if (f.unit === 'exits/s') return `${Math.round(f.value).toLocaleString('en-US')} exits/s`;
@@ -190,6 +200,10 @@ async function main(): Promise<void> {
   if (wanted('vmm-boot')) {
     process.stderr.write('bench: Linux boot, lib/vmm vs QEMU -accel kvm, in the VM...\n');
     figures.push(...await vmmBootFigures(quick));
+  }
+  if (wanted('hot-swap')) {
+    process.stderr.write('bench: patch edit to verdict, test --vm --watch vs build-kvm + test --vm...\n');
+    figures.push(...await hotSwapFigures(quick));
   }
 
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

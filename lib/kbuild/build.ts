@@ -124,12 +124,13 @@ export async function buildKvmModules(options: BuildOptions = {}): Promise<Built
 }
 
 /** `make modules` of the KVM sources in `moduleDir` against a kbuild tree (headers or a kernel tree) (only what changed, again). */
-export async function makeModules(headers: string, moduleDir: string): Promise<void> {
-  const make = await runProgram('make', ['-C', headers, `M=${moduleDir}`, `-j${Math.max(2, os.cpus().length)}`, 'modules']);
+export async function makeModules(headers: string, moduleDir: string, signal?: AbortSignal): Promise<string> {
+  const make = await runProgram('make', ['-C', headers, `M=${moduleDir}`, `-j${Math.max(2, os.cpus().length)}`, 'modules'], signal ? { signal } : {});
   if (make.status !== 0) {
     const tail = (make.stdout + make.stderr).trim().split('\n').slice(-25).join('\n');
     throw new BuildError(`building the KVM modules failed:\n${tail}`);
   }
+  return make.stdout;
 }
 
 /** The built modules of `moduleDir`, stripped, into `out`. */

@@ -18,6 +18,9 @@ export const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The console line (with the nonce) that says the command is starting: the boot went well. */
 export const START_MARKER = 'KVMXEN-START';
 
+/** Where the keeper's pid is, as the command sees it (in the chroot): a session stops it to reload KVM. */
+export const KEEPER_PID_FILE = '/run/kvm-xen-keeper.pid';
+
 /** The virtio-serial port names the command's stdout and stderr go to (qemu.ts makes the ports). */
 export const outputPorts = { stdout: 'kvmxen.stdout', stderr: 'kvmxen.stderr' } as const;
 
@@ -115,7 +118,7 @@ KEEP=$(cat /run/kvm-xen/keep 2>/dev/null)
 mount -t tmpfs -o mode=1777 scratch /mnt/tmp
 [ -n "$KEEP" ] && mkdir -p "/mnt$KEEP" && mount -o bind /keep "/mnt$KEEP"
 mount -t tmpfs run /mnt/run 2>/dev/null
-[ -c /dev/kvm ] && /bin/kvm-xen-keeper
+[ -c /dev/kvm ] && /bin/kvm-xen-keeper /mnt${KEEPER_PID_FILE}
 say "$NONCE ${START_MARKER}"
 env -i /bin/chroot /mnt /bin/sh -c "$(cat /run/kvm-xen/command)" < /dev/null > $OUT 2> $ERR
 status=$?

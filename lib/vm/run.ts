@@ -61,6 +61,10 @@ export interface RunRequest extends VmOptions {
   retryOnFlake?: boolean;
   /** Called with the flake before that retry: whatever the sinks collected came from the failed attempt. */
   onRetry?: (reason: string) => void;
+  /** Stops the run (QEMU killed, outcome 'interrupted'), as our own SIGINT would. */
+  signal?: AbortSignal;
+  /** Called with the guest kernel's console as it comes (besides onProgress when verbose). */
+  onConsole?: (text: string) => void;
 }
 
 export interface VmResult {
@@ -160,6 +164,7 @@ function validateRequest(request: RunRequest): void {
   if (!Array.isArray(request.command) || request.command.some((word) => typeof word !== 'string')) throw new TypeError('command must be an array of strings');
   if (request.cwd !== undefined && typeof request.cwd !== 'string') throw new TypeError(`cwd must be a string, got ${typeof request.cwd}`);
   if (request.retryOnFlake !== undefined && typeof request.retryOnFlake !== 'boolean') throw new TypeError('retryOnFlake must be a boolean');
+  if (request.signal !== undefined && !(request.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
 }
 
 export async function runInVm(request: RunRequest): Promise<VmResult> {
@@ -182,6 +187,12 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
   const second = await attempt(request, bootPlan);
   const message = second.outcome === 'flake' ? `${second.message} (again, after a retry)` : second.message;
   return { ...second, message, attempts: 2, retriedAfter: first.message, durationMs: Date.now() - started };
+}
+
+/** Who hears the console: the caller's onConsole, and onProgress when verbose. */
+function consoleListener(request: RunRequest): { onConsole?: (text: string) => void } {
+  const listeners = [request.onConsole, request.verbose && request.onProgress ? consoleTo(request.onProgress) : undefined].filter((listener) => listener !== undefined);
+  return listeners.length === 0 ? {} : { onConsole: (text) => { for (const listener of listeners) listener(text); } };
 }
 
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
@@ -211,7 +222,8 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       stdout: request.output ?? NOWHERE,
       stderr: request.errorOutput ?? NOWHERE,
       ...limits,
-      ...(request.verbose && request.onProgress ? { onConsole: consoleTo(request.onProgress) } : {}),
+      ...(request.signal ? { signal: request.signal } : {}),
+      ...consoleListener(request),
     });
     const verdict = classify(seen, limits, bootPlan.accel);
     const status = verdict.outcome === 'exited' ? seen.exitStatus! : vmExitStatus[verdict.outcome];
