@@ -24,8 +24,9 @@ GUEST_ELVES := $(foreach source,$(GUEST_SOURCES),$(GUEST_BUILD)/$(basename $(not
 guests: $(GUEST_ELVES) tools
 
 # Host-side helpers: the VM runner's keeper (static: it runs in the guest's initramfs), the C
-# baseline of the exit benchmarks (bench/exits.ts) and their KVM_RUN stub and timer (bench/exit-cost.ts).
-tools: $(BUILD)/tools/vm-keeper $(BUILD)/tools/pio_host $(BUILD)/tools/kvm_run_shim.so
+# baseline of the exit benchmarks (bench/exits.ts) and their KVM_RUN stub and timer (bench/exit-cost.ts),
+# and the C shinfo test's EVTCHN_SEND counter (bench/shinfo.ts).
+tools: $(BUILD)/tools/vm-keeper $(BUILD)/tools/pio_host $(BUILD)/tools/kvm_run_shim.so $(BUILD)/tools/evtchn_send_count.so
 
 $(BUILD)/tools/vm-keeper: lib/vm/keeper.c
 	@mkdir -p $(dir $@)
@@ -36,6 +37,10 @@ $(BUILD)/tools/pio_host: bench/pio_host.c
 	gcc -O2 -Wall -Wextra -pthread -o $@ $<
 
 $(BUILD)/tools/kvm_run_shim.so: bench/kvm_run_shim.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
+
+$(BUILD)/tools/evtchn_send_count.so: bench/evtchn_send_count.c
 	@mkdir -p $(dir $@)
 	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 

@@ -1,32 +1,77 @@
-// Runs inside the VM for bench/shinfo.ts: the upstream C xen_shinfo_test and the port, alternately,
-// each `rounds` times, timing each run; prints one JSON line with the results.
-import { spawnSync } from 'node:child_process';
+// Runs inside the VM for bench/shinfo.ts: the upstream C xen_shinfo_test and the port, each `rounds`
+// times, the order alternating round by round (C first, then the port first, ...). Both are timed the
+// same way, as whole processes from outside, both quiet (no -v: a reader waking for each line competed
+// for the guest's two vCPUs and made the port miss its 100 ms timer windows), and both with
+// bench/evtchn_send_count.so preloaded, which counts the race stage's EVTCHN_SENDs and times its loop.
+// Prints one JSON line.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
-interface Timing {
-  wallMs: number;
-  /** The port's own "test time" (without Node's start-up); the C test's wall time. */
-  testMs: number;
-}
+import type { ShinfoRun } from './shinfo';
 
-function timed(command: string, args: string[]): { ms: number; status: number | null; stdout: string } {
+function timedRun(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ wallMs: number }> {
   const started = process.hrtime.bigint();
-  const result = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return { ms: Number(process.hrtime.bigint() - started) / 1e6, status: result.status, stdout: result.stdout };
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.on('error', reject);
+    child.on('close', (status) => {
+      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+      if (status !== 0) reject(new Error(`${command} ${args.join(' ')} exited with ${status}:\n${stdout}\n${stderr}`));
+      else resolve({ wallMs });
+    });
+  });
 }
 
-const [cTest, roundsArg] = process.argv.slice(2);
-const rounds = Number(roundsArg ?? 3);
-const port = path.join(__dirname, '..', 'selftests', 'xen_shinfo_test.js');
-const c: Timing[] = [];
-const ported: Timing[] = [];
-for (let round = 0; round < rounds; round++) {
-  const upstream = timed(cTest!, []);
-  if (upstream.status !== 0) throw new Error(`the C test failed (status ${upstream.status}):\n${upstream.stdout}`);
-  c.push({ wallMs: upstream.ms, testMs: upstream.ms });
-  const ours = timed(process.execPath, [port]);
-  if (ours.status !== 0) throw new Error(`the port failed (status ${ours.status}):\n${ours.stdout}`);
-  const testMs = Number(/# test time: ([\d.]+) ms/.exec(ours.stdout)?.[1] ?? NaN);
-  ported.push({ wallMs: ours.ms, testMs });
+const MAX_ATTEMPTS = 3;
+
+async function main(): Promise<void> {
+  const [cTest, roundsArg, counter] = process.argv.slice(2);
+  const rounds = Number(roundsArg ?? 3);
+  const port = path.join(__dirname, '..', 'selftests', 'xen_shinfo_test.js');
+  const countFile = path.join(os.tmpdir(), 'evtchn-send-count');
+  const counted = (command: string, args: string[]) => async (): Promise<ShinfoRun> => {
+    fs.rmSync(countFile, { force: true });
+    const run = await timedRun(command, args, { ...process.env, LD_PRELOAD: counter!, EVTCHN_SEND_COUNT: countFile });
+    const [sends, ns] = fs.readFileSync(countFile, 'utf8').trim().split(' ').map(Number);
+    return { ...run, sends: sends!, sendSeconds: ns! / 1e9 };
+  };
+  const runC = counted(cTest!, []);
+  const runPort = counted(process.execPath, [port]);
+  // A run that fails (a 1 s watchdog or a 100 ms timer window missed on a loaded host under TCG) is
+  // run again, up to MAX_ATTEMPTS, and reported: the benchmark measures speed, the suite judges
+  // correctness.
+  const failures: string[] = [];
+  const again = async (run: () => Promise<ShinfoRun>): Promise<ShinfoRun> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if (attempt === MAX_ATTEMPTS) throw error;
+        failures.push((error as Error).message.split('\n').filter((line) => /^Bail out/.test(line))[0] ?? (error as Error).message.split('\n')[0]!);
+      }
+    }
+  };
+  const c: ShinfoRun[] = [];
+  const ported: ShinfoRun[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) {
+      c.push(await again(runC));
+      ported.push(await again(runPort));
+    } else {
+      ported.push(await again(runPort));
+      c.push(await again(runC));
+    }
+  }
+  process.stdout.write(`${JSON.stringify({ c, ported, failures })}\n`);
 }
-process.stdout.write(`${JSON.stringify({ c, ported })}\n`);
+
+main().catch((error: Error) => {
+  process.stderr.write(`${error.message}\n`);
+  process.exitCode = 1;
+});

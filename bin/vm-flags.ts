@@ -1,10 +1,14 @@
 // The VM flags shared by `kvm-xen vm`, `kvm-xen test --vm` and `kvm-xen compare`, parsed one way.
-import { MAX_SMP, MIN_MEM_MB, validateVmOptions, VmError, type Accel, type VmOptions } from '../lib/vm';
+import { MAX_SMP, MIN_MEM_MB, parseKvmParam, validateVmOptions, VmError, type Accel, type VmOptions } from '../lib/vm';
 
 export const vmOptionsHelp = `VM options:
   --kernel K        debian (default: the newest Debian 6.12 amd64 kernel), debian:VERSION,
-                    a bzImage file, or a built kernel tree
+                    a bzImage file, or a kernel tree built with make (its bzImage and modules;
+                    its .config is checked first: exit 66 naming the options the runner lacks)
   --kvm-modules DIR load kvm.ko / kvm-amd.ko / kvm-intel.ko from DIR instead of the kernel's own
+  --kvm-param MODULE.PARAM=VALUE
+                    load MODULE with PARAM=VALUE (repeatable), e.g. kvm.force_emulation_prefix=1;
+                    checked before the boot against the parameters the module file declares
   --accel A         auto (default: KVM if the host can nest, else TCG), kvm, tcg
   --smp N           vCPUs (default 2, at most ${MAX_SMP})
   --mem MB          memory in MiB (default 2048; ${MIN_MEM_MB} to the host's memory)
@@ -14,7 +18,7 @@ export const vmOptionsHelp = `VM options:
                     PATH, HOME=/tmp and TERM are set already)
   --verbose         show the guest kernel's console on stderr`;
 
-const valued = new Set(['--kernel', '--kvm-modules', '--accel', '--smp', '--mem', '--timeout', '--append', '--env']);
+const valued = new Set(['--kernel', '--kvm-modules', '--kvm-param', '--accel', '--smp', '--mem', '--timeout', '--append', '--env']);
 
 function positiveInteger(flag: string, value: string): number {
   const number = Number(value);
@@ -40,9 +44,21 @@ export function applyVmFlag(options: VmOptions, flag: string, value: string | un
   }
   if (!valued.has(flag)) return false;
   if (value === undefined) throw new VmError('usage', `${flag} needs a value`);
+  try {
+    setVmOption(options, flag, value);
+  } catch (error) {
+    if (error instanceof RangeError) throw new VmError('usage', `${flag}: ${error.message}`);
+    throw error;
+  }
+  checkVmOptions(options);
+  return true;
+}
+
+function setVmOption(options: VmOptions, flag: string, value: string): void {
   switch (flag) {
     case '--kernel': options.kernel = value; break;
     case '--kvm-modules': options.kvmModules = value; break;
+    case '--kvm-param': options.kvmParams = [...(options.kvmParams ?? []), parseKvmParam(value)]; break;
     case '--accel':
       if (value !== 'auto' && value !== 'kvm' && value !== 'tcg') throw new VmError('usage', `--accel must be auto, kvm or tcg, got ${JSON.stringify(value)}`);
       options.accel = value as Accel;
@@ -58,8 +74,6 @@ export function applyVmFlag(options: VmOptions, flag: string, value: string | un
       break;
     }
   }
-  checkVmOptions(options);
-  return true;
 }
 
 /**

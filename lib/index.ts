@@ -4,6 +4,6 @@ export * from './guest';
 export * from './xen';
 export * from './vm';
 export * from './vmm';
-export { buildKvmModules, BuildError, KVM_MODULES, type BuildOptions, type BuiltModules } from './kbuild';
+export { buildKernelTree, buildKvmModules, BuildError, KVM_MODULES, type BuildOptions, type BuiltModules, type BuiltTree, type TreeOptions } from './kbuild';
 export { DEFAULT_KERNEL } from './debian/kernel';
 export type { OnProgress, ProgressEvent } from './progress';

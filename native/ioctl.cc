@@ -36,6 +36,7 @@ std::string PlanPins(FdState& state, const RequestSpec& spec, const IoctlArgumen
   const uint8_t* data = argument.data;
   switch (spec.special) {
     case Special::kNone:
+    case Special::kDirtyLog:  // PlanDirtyLog
       return "";
     case Special::kMemoryRegion: {
       uint32_t slot = ReadField<uint32_t>(data, KVMXEN_REGION_SLOT_OFFSET);
@@ -66,6 +67,32 @@ std::string PlanPins(FdState& state, const RequestSpec& spec, const IoctlArgumen
       return "";
     }
   }
+  return "";
+}
+
+// KVM_GET_DIRTY_LOG: JavaScript passes the struct followed by room for the bitmap, never a pointer.
+// The bitmap's length comes from the slot's size as KVM accepted it (one bit per 4 KiB page, rounded
+// up to whole u64s as KVM writes them); the pointer handed to the kernel is the shim's own, into that
+// room. Returns a refusal message, or "" with *log filled.
+std::string PlanDirtyLog(FdState& state, const IoctlArgument& argument, struct kvm_dirty_log* log, const char** code) {
+  const uint32_t slot = ReadField<uint32_t>(argument.data, KVMXEN_DIRTY_LOG_SLOT_OFFSET);
+  std::shared_ptr<PinSet> pins = state.pins();
+  const uint64_t slotBytes = pins ? pins->SlotBytes(slot) : 0;
+  if (slotBytes == 0) {
+    *code = "ERR_KVM_NO_SLOT";
+    return "KVM_GET_DIRTY_LOG: no memory slot " + std::to_string(slot) + " in this VM";
+  }
+  const uint64_t pages = (slotBytes + 4095) / 4096;
+  const uint64_t bitmapBytes = (pages + 63) / 64 * 8;
+  const uint64_t need = KVMXEN_DIRTY_LOG_BITMAP_OFFSET + bitmapBytes;
+  if (argument.length < need) {
+    *code = "ERR_BUFFER_TOO_SMALL";
+    return "KVM_GET_DIRTY_LOG for slot " + std::to_string(slot) + " needs a buffer of " + std::to_string(need) +
+           " bytes (the struct, then the bitmap), got " + std::to_string(argument.length);
+  }
+  std::memset(log, 0, sizeof(*log));
+  log->slot = slot;
+  log->dirty_bitmap = argument.data + KVMXEN_DIRTY_LOG_BITMAP_OFFSET;
   return "";
 }
 
@@ -127,7 +154,9 @@ IoctlResult PerformIoctl(FdState& state, const RequestSpec& spec, const IoctlArg
     return outcome;
   }
   PinPlan plan;
-  outcome.refusal = PlanPins(state, spec, argument, &plan);
+  struct kvm_dirty_log dirtyLog;
+  outcome.refusal = spec.special == Special::kDirtyLog ? PlanDirtyLog(state, argument, &dirtyLog, &outcome.refusalCode)
+                                                       : PlanPins(state, spec, argument, &plan);
   if (!outcome.refusal.empty()) {
     outcome.result = -EFAULT;
     return outcome;
@@ -136,9 +165,18 @@ IoctlResult PerformIoctl(FdState& state, const RequestSpec& spec, const IoctlArg
   switch (spec.shape) {
     case ArgShape::kNone: result = ioctl(use.fd(), spec.number, 0); break;
     case ArgShape::kValue: result = ioctl(use.fd(), spec.number, static_cast<unsigned long>(argument.value)); break;
-    default: result = ioctl(use.fd(), spec.number, argument.data); break;
+    default:
+      result = ioctl(use.fd(), spec.number, spec.special == Special::kDirtyLog ? static_cast<void*>(&dirtyLog) : argument.data);
+      break;
   }
   outcome.result = result < 0 ? -errno : result;
+  if (outcome.result >= 0 && spec.special == Special::kMemoryRegion) {
+    std::shared_ptr<PinSet> pins = state.pins();
+    if (pins) {
+      pins->SetSlotBytes(ReadField<uint32_t>(argument.data, KVMXEN_REGION_SLOT_OFFSET),
+                         ReadField<uint64_t>(argument.data, KVMXEN_REGION_SIZE_OFFSET));
+    }
+  }
   if (outcome.result >= 0 && !plan.key.empty()) {
     std::shared_ptr<PinSet> pins = state.pins();
     if (pins) {
@@ -161,7 +199,7 @@ Napi::Value JsIoctl(const Napi::CallbackInfo& info) {
   IoctlArgument argument;
   if (!ReadIoctlArgument(info, 2, *spec, &argument)) return env.Undefined();
   IoctlResult outcome = PerformIoctl(*state, *spec, argument);
-  if (!outcome.refusal.empty()) return ThrowRangeError(env, "ERR_KVM_BAD_ADDRESS", outcome.refusal);
+  if (!outcome.refusal.empty()) return ThrowRangeError(env, outcome.refusalCode, outcome.refusal);
   if (spec->createsKind != 0 && outcome.result >= 0) {
     const bool vm = spec->createsKind == kKindVm;
     // A vCPU shares its VM's pins: the VM lives in the kernel while any of its fds does.

@@ -20,6 +20,7 @@ struct IoctlArgument {
 struct IoctlResult {
   long result = 0;           // >= 0 from the kernel, or -errno
   std::string refusal;       // non-empty: the shim refused before the syscall, result is -EFAULT
+  const char* refusalCode = "ERR_KVM_BAD_ADDRESS";  // the RangeError's code for the refusal
 };
 
 // Reads and checks the argument of `spec` from info[index] (shape, size, flexible-array count).

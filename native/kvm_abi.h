@@ -18,6 +18,8 @@
 #define KVMXEN_REGION_SLOT_OFFSET 0        // kvm_userspace_memory_region.slot (u32)
 #define KVMXEN_REGION_SIZE_OFFSET 16       // .memory_size (u64)
 #define KVMXEN_REGION_UADDR_OFFSET 24      // .userspace_addr (u64)
+#define KVMXEN_DIRTY_LOG_SLOT_OFFSET 0     // kvm_dirty_log.slot (u32)
+#define KVMXEN_DIRTY_LOG_BITMAP_OFFSET 16  // where the bitmap starts in the shim's argument (after the struct)
 #define KVMXEN_SHARED_INFO_BYTES 4096
 #define KVMXEN_VCPU_INFO_BYTES 64
 

@@ -143,6 +143,18 @@ void PinSet::Erase(const std::string& key) {
   pins_.erase(it);
 }
 
+void PinSet::SetSlotBytes(uint32_t slot, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (bytes == 0) slotBytes_.erase(slot);
+  else slotBytes_[slot] = bytes;
+}
+
+uint64_t PinSet::SlotBytes(uint32_t slot) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = slotBytes_.find(slot);
+  return it == slotBytes_.end() ? 0 : it->second;
+}
+
 // ---- JavaScript object ----
 
 Napi::Function Mapping::Define(Napi::Env env) {

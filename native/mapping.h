@@ -73,14 +73,21 @@ std::unique_ptr<MappingPin> PinLiveRange(uint64_t address, uint64_t length);
 // The pins of one VM, keyed by what the kernel uses them for ("slot:3", "shinfo", "vcpu_info:5").
 // Shared by the VM fd, its vCPU fds and their kvm_run mappings: the VM lives in the kernel as long as
 // any of them does, so the pinned memory must too.
+// It also keeps each memslot's size, recorded when KVM accepts the slot: KVM_GET_DIRTY_LOG writes a
+// bitmap as long as the slot has pages, and the shim must know that length before the kernel does.
 class PinSet {
  public:
   void Set(const std::string& key, std::unique_ptr<MappingPin> pin);
   void Erase(const std::string& key);
+  // The memslot `slot` (kvm_userspace_memory_region.slot) is `bytes` long; 0 deletes it.
+  void SetSlotBytes(uint32_t slot, uint64_t bytes);
+  // Its size, or 0 if no such slot exists.
+  uint64_t SlotBytes(uint32_t slot);
 
  private:
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<MappingPin>> pins_;
+  std::map<uint32_t, uint64_t> slotBytes_;
 };
 
 // The JavaScript object: { buffer, address, size, unmapped, remapZero(), unmap() }.

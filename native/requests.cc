@@ -51,6 +51,8 @@ const RequestSpec kRequests[] = {
     REQ(KVM_SET_IRQCHIP, kVm, kStruct),
     REQ(KVM_GET_PIT2, kVm, kStruct),
     REQ(KVM_SET_PIT2, kVm, kStruct),
+    // VM fd: live migration's pre-copy (lib/vmm/migrate)
+    REQ_SPECIAL(KVM_GET_DIRTY_LOG, kVm, kDirtyLog),
     // vCPU fd
     REQ(KVM_RUN, kVcpu, kNone),
     REQ(KVM_GET_REGS, kVcpu, kStruct),
@@ -73,6 +75,8 @@ const RequestSpec kRequests[] = {
     REQ_C_SIZED(KVM_SET_XSAVE, kVcpu),
     REQ(KVM_GET_XCRS, kVcpu, kStruct),
     REQ(KVM_SET_XCRS, kVcpu, kStruct),
+    REQ(KVM_GET_DEBUGREGS, kVcpu, kStruct),
+    REQ(KVM_SET_DEBUGREGS, kVcpu, kStruct),
 };
 
 const size_t kRequestCount = sizeof(kRequests) / sizeof(kRequests[0]);
@@ -111,5 +115,8 @@ static_assert(KVMXEN_KVM_GET_XSAVE == 0x9000AEA4, "KVM_GET_XSAVE");
 static_assert(KVMXEN_KVM_SET_XSAVE == 0x5000AEA5, "KVM_SET_XSAVE");
 static_assert(KVM_GET_XCRS == 0x8188AEA6, "KVM_GET_XCRS");
 static_assert(KVM_SET_XCRS == 0x4188AEA7, "KVM_SET_XCRS");
+static_assert(KVM_GET_DIRTY_LOG == 0x4010AE42, "KVM_GET_DIRTY_LOG");
+static_assert(KVM_GET_DEBUGREGS == 0x8080AEA1, "KVM_GET_DEBUGREGS");
+static_assert(KVM_SET_DEBUGREGS == 0x4080AEA2, "KVM_SET_DEBUGREGS");
 
 }  // namespace kvmxen

@@ -19,6 +19,7 @@ enum class Special {
   kMemoryRegion,  // userspace_addr must lie in a live addon mapping; pinned while the slot exists
   kXenHvmAttr,    // a VM attribute with a host address (attribute_pins.h): checked, pinned while in use
   kXenVcpuAttr,   // likewise for a vCPU attribute
+  kDirtyLog,      // kvm_dirty_log then the bitmap in the same buffer, sized from the slot (ioctl.cc)
 };
 
 struct RequestSpec {

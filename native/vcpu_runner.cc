@@ -287,7 +287,7 @@ Napi::Value VcpuRunner::Ioctl(const Napi::CallbackInfo& info) {
     busy_->store(false);
     outcome = ioctlOutcome_;
   }
-  if (!outcome.refusal.empty()) return ThrowRangeError(env, "ERR_KVM_BAD_ADDRESS", outcome.refusal);
+  if (!outcome.refusal.empty()) return ThrowRangeError(env, outcome.refusalCode, outcome.refusal);
   return Napi::Number::New(env, static_cast<double>(outcome.result));
 }
 

@@ -36,6 +36,8 @@ const usageErrors: Array<{ args: string[]; says: RegExp }> = [
   { args: ['test', '--vm', '--repeat', '0'], says: /--repeat needs a positive integer, got "0"/ },
   { args: ['test', '--vm', '--smp', '0'], says: /--smp needs a positive integer/ },
   { args: ['compare', '--kernel', 'debian', '--kernel', 'debian', '--', 'nosuchtest'], says: /unknown selftest nosuchtest/ },
+  { args: ['boot', '--migrate-after', 'soon', '--', 'true'], says: /--migrate-after needs a number of seconds >= 0, got "soon"/ },
+  { args: ['boot', '--migrate-after=-1', '--', 'true'], says: /--migrate-after needs a number of seconds >= 0/ },
 ];
 
 for (const { args, says } of usageErrors) {

@@ -4,6 +4,8 @@
 import t from 'tap';
 
 import { GuestMachine } from '../lib/guest';
+import { KVM_MEM_LOG_DIRTY_PAGES } from '../lib/kvm';
+import { migrate } from '../lib/vmm';
 import { XenVcpu, XenVm } from '../lib/xen';
 import { kvmOrSkip } from './helpers/kvm';
 
@@ -73,4 +75,49 @@ t.test('setGsiRouting refuses what is not a list of routes, naming the route', a
   t.same(vm.gsiRoutes, [], 'the table is unchanged');
   vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: 0, pin: 1 }]);
   t.equal(vm.gsiRoutes.length, 1, 'a good table still goes through');
+});
+
+t.test('KVM_GET_DIRTY_LOG: the bitmap\'s room is checked against the slot\'s size; no pointer comes from JavaScript', async (t) => {
+  const kvm = kvmOrSkip(t);
+  if (!kvm) return;
+  const vm = kvm.createVm();
+  t.teardown(() => vm.close());
+  vm.addMemory({ slot: 0, guestAddress: 0, size: 1 << 20 });
+  t.throws(() => vm.getDirtyLog(0), { code: 'ENOENT' }, 'a slot without KVM_MEM_LOG_DIRTY_PAGES: KVM\'s ENOENT');
+  vm.setMemoryFlags(0, KVM_MEM_LOG_DIRTY_PAGES);
+  t.equal(vm.getDirtyLog(0).length, 32, '256 pages: a 32-byte bitmap');
+  // 256 pages need 16 bytes of struct + 32 of bitmap; anything shorter would let the kernel write past the buffer.
+  for (const length of [0, 8, 16, 47]) {
+    t.throws(() => vm.ioctl('KVM_GET_DIRTY_LOG', new Uint8Array(length)), { name: 'RangeError', code: 'ERR_BUFFER_TOO_SMALL' }, `${length} bytes`);
+  }
+  // A pointer smuggled into dirty_bitmap is ignored: the shim points the kernel at its own room.
+  const smuggled = new Uint8Array(48);
+  new DataView(smuggled.buffer).setBigUint64(8, 0xdeadbeef000n, true);
+  t.equal(vm.ioctl('KVM_GET_DIRTY_LOG', smuggled), 0, 'a bogus pointer in the struct does not reach the kernel');
+  const other = new Uint8Array(64);
+  other[0] = 7;
+  t.throws(() => vm.ioctl('KVM_GET_DIRTY_LOG', other), { name: 'RangeError', code: 'ERR_KVM_NO_SLOT', message: /no memory slot 7/ });
+  t.throws(() => vm.getDirtyLog(7), { name: 'RangeError', message: /no memory slot 7/ });
+  t.throws(() => vm.setMemoryFlags(7, 0), { name: 'RangeError', message: /no memory slot 7/ });
+  vm.removeMemory(0);
+  t.throws(() => vm.ioctl('KVM_GET_DIRTY_LOG', new Uint8Array(48)), { code: 'ERR_KVM_NO_SLOT' }, 'a deleted slot is forgotten');
+});
+
+t.test('MSR index list and debug registers: the vCPU state migration saves', async (t) => {
+  const kvm = kvmOrSkip(t);
+  if (!kvm) return;
+  const msrs = kvm.msrIndexList();
+  t.ok(msrs.includes(0x10), `the MSR list (${msrs.length} MSRs) has IA32_TSC`);
+  const vm = kvm.createVm();
+  t.teardown(() => vm.close());
+  const vcpu = vm.createVcpu(0);
+  const debugregs = vcpu.getDebugregs();
+  t.equal(debugregs.length, 128, 'kvm_debugregs is 128 bytes');
+  vcpu.setDebugregs(debugregs);
+  t.throws(() => vcpu.setDebugregs(new Uint8Array(64)), { name: 'RangeError', code: 'ERR_BUFFER_TOO_SMALL' });
+});
+
+t.test('migrate refuses what is not a LinuxMachine', async (t) => {
+  await t.rejects(migrate({} as never), { name: 'TypeError', message: /source must be a LinuxMachine/ });
+  await t.rejects(migrate(undefined as never), { name: 'TypeError', message: /source must be a LinuxMachine/ });
 });

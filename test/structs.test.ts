@@ -12,8 +12,8 @@ import { array, struct, u32, u64, u8, viewOf } from '../lib/kvm/layout';
 import { allRequests, requestInfo } from '../lib/kvm/requests';
 import {
   flexHeader, KVM_LAPIC_STATE_SIZE, kvmClockData, kvmCpuidEntry2, kvmEnableCap, kvmIrqfd, kvmIrqRoutingEntry, kvmIrqRoutingXenEvtchn, kvmMpState, kvmMsi,
-  KVM_XSAVE_SIZE, kvmIdentityMapAddr, kvmIrqchip, kvmIrqLevel, kvmPitConfig, kvmPitState2, kvmXcrs,
-  kvmMsrEntry, kvmRegs, kvmRun, kvmSegment, kvmSregs, kvmUserspaceMemoryRegion, kvmVcpuEvents,
+  KVM_XSAVE_SIZE, kvmDebugregs, kvmDirtyLog, kvmIdentityMapAddr, kvmIrqchip, kvmIrqLevel, kvmPitConfig, kvmPitState2, kvmXcrs,
+  kvmMsrEntry, kvmMsrList, kvmRegs, kvmRun, kvmSegment, kvmSregs, kvmUserspaceMemoryRegion, kvmVcpuEvents,
 } from '../lib/kvm/structs';
 import { guestProgramPath } from '../lib/paths';
 import type { HostAddressAttribute } from '../lib/kvm/native';
@@ -31,8 +31,7 @@ interface Codec {
 
 const none: Codec = { arg: 'none' };
 const lapicState: Sized = { size: KVM_LAPIC_STATE_SIZE };
-// kvm_msr_list: a u32 count, then u32 MSR indices. The library has no codec of its own for it.
-const msrList: Codec = { arg: { size: 4 }, entry: { size: 4 } };
+const msrList: Codec = { arg: kvmMsrList, entry: { size: 4 } };
 
 const codecs: Record<RequestName, Codec> = {
   KVM_GET_API_VERSION: none, KVM_CREATE_VM: none, KVM_CHECK_EXTENSION: none, KVM_GET_VCPU_MMAP_SIZE: none,
@@ -65,6 +64,7 @@ const codecs: Record<RequestName, Codec> = {
   KVM_GET_PIT2: { arg: kvmPitState2 }, KVM_SET_PIT2: { arg: kvmPitState2 },
   KVM_GET_XSAVE: { arg: { size: KVM_XSAVE_SIZE } }, KVM_SET_XSAVE: { arg: { size: KVM_XSAVE_SIZE } },
   KVM_GET_XCRS: { arg: kvmXcrs }, KVM_SET_XCRS: { arg: kvmXcrs },
+  KVM_GET_DIRTY_LOG: { arg: kvmDirtyLog }, KVM_GET_DEBUGREGS: { arg: kvmDebugregs }, KVM_SET_DEBUGREGS: { arg: kvmDebugregs },
 };
 
 // The request numbers: those of xen-shinfo-spec.md §6.1, and the rest from a C build of the 6.1 uAPI
@@ -85,6 +85,7 @@ const headerNumbers: Partial<Record<RequestName, number>> = {
   KVM_SET_TSS_ADDR: 0xae47, KVM_SET_IDENTITY_MAP_ADDR: 0x4008ae48, KVM_IRQ_LINE: 0x4008ae61, KVM_CREATE_PIT2: 0x4040ae77,
   KVM_GET_IRQCHIP: 0xc208ae62, KVM_SET_IRQCHIP: 0x8208ae63, KVM_GET_PIT2: 0x8070ae9f, KVM_SET_PIT2: 0x4070aea0,
   KVM_GET_XSAVE: 0x9000aea4, KVM_SET_XSAVE: 0x5000aea5, KVM_GET_XCRS: 0x8188aea6, KVM_SET_XCRS: 0x4188aea7,
+  KVM_GET_DIRTY_LOG: 0x4010ae42, KVM_GET_DEBUGREGS: 0x8080aea1, KVM_SET_DEBUGREGS: 0x4080aea2,
 };
 
 const ioctlSize = (number: number): number => (number >>> 16) & 0x3fff;

@@ -8,6 +8,7 @@ import { vcpuCpuid } from '../lib/vmm/cpuid';
 import { Cmos } from '../lib/vmm/devices/cmos';
 import { PortBus } from '../lib/vmm/devices/port-bus';
 import { Uart16550 } from '../lib/vmm/devices/uart';
+import { countDirty, dirtyRuns } from '../lib/vmm/migrate/precopy';
 import { mpTable } from '../lib/vmm/mptable';
 import { resolveKernel } from '../lib/vm';
 
@@ -124,4 +125,36 @@ t.test('port bus: claimed ranges, unclaimed reads all ones, rep I/O', async (t) 
   bus.handle(floating);
   t.same([...floating.data], [0xff, 0xff, 0xff, 0xff], 'nobody there: all ones');
   t.equal(bus.unclaimed.get(0x200), 1);
+});
+
+t.test('migration: a UART and the CMOS RAM carry over their registers and unread input', async (t) => {
+  const levels: boolean[] = [];
+  const source = new Uart16550({ setIrq: () => undefined, transmit: () => undefined });
+  source.write(3, 1, 0x03);
+  source.write(7, 1, 0x42);
+  source.write(1, 1, 0x01);
+  source.receive(Uint8Array.of(0x61, 0x62, 0x63));
+  t.equal(source.read(0), 0x61, 'the guest read one byte before the migration');
+  const destination = new Uart16550({ setIrq: (level) => levels.push(level), transmit: () => undefined });
+  destination.restoreState(source.saveState());
+  t.same(levels, [], 'restoring does not drive the line (the irqchip\'s state has its level)');
+  t.same([destination.read(3), destination.read(7), destination.read(1)], [0x03, 0x42, 0x01], 'LCR, scratch and IER');
+  t.equal(destination.read(2) & 0x0f, 0x04, 'the receive interrupt is still pending');
+  t.same([destination.read(0), destination.read(0)], [0x62, 0x63], 'the unread bytes follow');
+  t.same(levels, [false], 'and the line drops once they are read');
+
+  const cmos = new Cmos();
+  cmos.write(0, 1, 0x40);
+  cmos.write(1, 1, 0x99);
+  const copy = new Cmos();
+  copy.restoreState(cmos.saveState());
+  t.equal(copy.read(1), 0x99, 'CMOS: the index and the RAM byte');
+});
+
+t.test('migration: dirty bitmaps counted and cut into runs of pages', async (t) => {
+  const bitmap = Uint8Array.of(0b0000_0111, 0, 0b1000_0000, 0b0000_0001, 0xff);
+  t.equal(countDirty(bitmap), 3 + 2 + 8);
+  t.same(dirtyRuns(bitmap), [[0, 3], [23, 2], [32, 8]], 'runs across byte boundaries, and one to the end');
+  t.same(dirtyRuns(new Uint8Array(8)), [], 'a clean bitmap: nothing to copy');
+  t.equal(countDirty(new Uint8Array(0)), 0);
 });

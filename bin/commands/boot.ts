@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 
 import { VmError, vmExitStatus } from '../../lib/vm';
 import { bootCommand } from '../../lib/vmm';
+import type { MigrationReport } from '../../lib/vmm/migrate';
 import { reportVmResult } from '../progress';
 import type { Command } from './command';
 
@@ -26,6 +27,10 @@ Options:
                   shared_info, vcpu_info, event channels for its timer and IPIs (exit 69 without it)
   --stdin         type our stdin into the console: it becomes the command's stdin (default /dev/null)
   --verbose       show the guest kernel's console on stderr while it boots
+  --migrate-after S
+                  S seconds after CMD starts, live-migrate the running guest into a fresh VM
+                  (pre-copy with dirty-page logging, then vCPUs, irqchip, PIT, kvmclock, UART) and
+                  go on there; one line on stderr reports the pre-copy rounds, downtime and total
 
 Exit status: the command's own, or as for kvm-xen vm:
   ${vmExitStatus.usage}   usage error                     ${vmExitStatus.badKernel}   kernel missing or not a bzImage
@@ -43,6 +48,17 @@ function positiveInteger(flag: string, value: string | undefined): number | unde
   return number;
 }
 
+/** The one line `--migrate-after` prints (test/vmm-migrate.test.ts reads it). */
+export function describeMigration(report: MigrationReport): string {
+  const rounds = report.rounds.map((round) => `${round.pages}`).join(',');
+  const parts = report.downtimeParts;
+  const gaps = [...report.msrGaps.unreadable, ...report.msrGaps.refused].map((index) => `0x${index.toString(16)}`);
+  return `kvm-xen boot: migrated: pre-copy rounds=${report.rounds.length} pages=${rounds}; final pages=${report.finalPages}; `
+    + `downtime ${report.downtimeMs.toFixed(1)} ms (pause ${parts.pauseMs.toFixed(1)}, save ${parts.saveMs.toFixed(1)}, restore ${parts.restoreMs.toFixed(1)}); `
+    + `total ${report.totalMs.toFixed(1)} ms`
+    + (gaps.length > 0 ? `; MSRs not carried: ${gaps.join(' ')}` : '');
+}
+
 export const boot: Command = {
   summary: 'boot a kernel in kvm-xen\'s own VMM on /dev/kvm and run a command inside it',
   usage,
@@ -53,7 +69,7 @@ export const boot: Command = {
       options: {
         kernel: { type: 'string' }, smp: { type: 'string' }, mem: { type: 'string' }, timeout: { type: 'string' },
         append: { type: 'string' }, env: { type: 'string', multiple: true }, stdin: { type: 'boolean' },
-        verbose: { type: 'boolean' }, xen: { type: 'boolean' },
+        verbose: { type: 'boolean' }, 'migrate-after': { type: 'string' }, xen: { type: 'boolean' },
       },
     });
     const command = split < 0 ? [] : argv.slice(split + 1);
@@ -67,6 +83,10 @@ export const boot: Command = {
     const timeout = positiveInteger('timeout', values.timeout);
     const cpus = positiveInteger('smp', values.smp);
     const memoryMb = positiveInteger('mem', values.mem);
+    const migrateAfter = values['migrate-after'] === undefined ? undefined : Number(values['migrate-after']);
+    if (migrateAfter !== undefined && !(Number.isFinite(migrateAfter) && migrateAfter >= 0)) {
+      throw new VmError('usage', `--migrate-after needs a number of seconds >= 0, got ${JSON.stringify(values['migrate-after'])}`);
+    }
     const result = await bootCommand({
       command, env, output: process.stdout,
       ...(values.kernel === undefined ? {} : { kernel: values.kernel }),
@@ -77,6 +97,12 @@ export const boot: Command = {
       ...(values.verbose ? { console: process.stderr } : {}),
       ...(values.stdin ? { input: process.stdin } : {}),
       ...(values.xen ? { xen: true } : {}),
+      ...(migrateAfter === undefined ? {} : {
+        migrateAfterMs: migrateAfter * 1000,
+        onMigrated: (outcome) => process.stderr.write('error' in outcome
+          ? `kvm-xen boot: migration failed, the guest runs on in the source: ${outcome.error.message}\n`
+          : `${describeMigration(outcome.report)}\n`),
+      }),
     });
     // Our stdin would keep the process alive after the guest is gone.
     if (values.stdin) process.stdin.destroy();

@@ -1,82 +1,137 @@
-// kvm-xen compare: the suite on two kernels (or one kernel with and without your KVM modules), one table.
-import { compareRuns, formatComparison, isRegression } from '../../lib/tap/compare';
-import { parseTap } from '../../lib/tap/parse';
-import { VmError, type VmOptions } from '../../lib/vm';
+// kvm-xen compare: the suite on any number of configurations — kernels, KVM module sets and KVM
+// module parameters, crossed — and one table of every test and stage, differences first.
+import { buildMatrix, columnName, describeColumn, formatMatrix, matrixColumns, parameterName, regressedColumns, runPool, type KernelBuild, type MatrixColumn } from '../../lib/matrix';
+import { DEFAULT_KERNEL } from '../../lib/debian/kernel';
+import { parseTap, type TapDocument } from '../../lib/tap/parse';
+import { VmError, type VmOptions, type VmResult } from '../../lib/vm';
+import type { KcidbReport } from '../../lib/kcidb';
 import { printProgress, reportVmResult } from '../progress';
 import { runSuiteInVm } from '../suite-in-vm';
 import { applyVmFlag, vmOptionsHelp } from '../vm-flags';
+import { columnVmOptions } from '../kvm-params';
 import type { Command } from './command';
 import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 import { parseSuiteArgs } from './test';
 
-const usage = `usage: kvm-xen compare --kernel A [--kvm-modules DIR] --kernel B [--kvm-modules DIR] [VM OPTIONS] [-- TEST ARGS]
+const usage = `usage: kvm-xen compare [--kernel K [--kvm-modules DIR]...]... [--kvm-param MODULE.PARAM=VALUE]...
+                       [--jobs N] [VM OPTIONS] [-- TEST ARGS]
 
-Runs the selftest suite on A and on B and prints each test and stage with its result on both,
-differences first. Exit status 1 when B fails something A passes (a regression), else 0.
-Each --kvm-modules applies to the --kernel before it; other VM options apply to both.
+Runs the selftest suite on every configuration and prints one table: a row per test and stage, a
+column per configuration (A, B, C, ... named under the table), rows that differ first. With
+'-- --repeat N' each cell counts its outcomes over the N runs. Exit status 1 when any column fails
+something column A passes (a regression), else 0; a runner failure exits with its own status.
+
+Columns are the cross product of:
+  kernel builds     each --kernel (debian, debian:VERSION, a bzImage, a tree; default debian) with
+                    its own KVM modules, or with each --kvm-modules DIR given after it (one column
+                    each; 'stock' names the kernel's own modules, './stock' a directory)
+  parameter axes    --kvm-param MODULE.PARAM=VALUE, repeatable: the values of one parameter make
+                    one axis (kvm_amd.avic=0 --kvm-param kvm_amd.avic=1: two columns per build),
+                    another parameter another axis
+e.g. --kernel debian:6.12.107 --kernel debian --kvm-param kvm_amd.avic=0 --kvm-param kvm_amd.avic=1
+is four columns.
+  --jobs N          boot up to N columns at a time (default 1; each VM has its own cores and
+                    memory, the kernel cache is shared)
 ${jsonOptionHelp}
 
 ${vmOptionsHelp}`;
 
-type Side = Pick<VmOptions, 'kernel' | 'kvmModules'> & { kernel: string };
+/** The value after --kvm-modules that means "the kernel's own modules". */
+const STOCK = 'stock';
 
-function describe(side: Side): string {
-  return side.kvmModules ? `${side.kernel} with KVM modules from ${side.kvmModules}` : side.kernel;
+export interface MatrixRequest {
+  columns: MatrixColumn[];
+  common: VmOptions;
+  testArgs: string[];
+  jobs: number;
 }
 
-function parse(argv: readonly string[]): { sides: Side[]; common: VmOptions; testArgs: string[] } {
-  const sides: Side[] = [];
+export function parseMatrixArgs(argv: readonly string[]): MatrixRequest {
+  const builds: Array<{ kernel: string; modules: Array<string | undefined> }> = [];
+  const params: string[] = [];
   const common: VmOptions = {};
+  let jobs = 1;
   const dash = argv.indexOf('--');
   const own = dash >= 0 ? argv.slice(0, dash) : [...argv];
   const testArgs = dash >= 0 ? argv.slice(dash + 1) : [];
+  const value = (flag: string, index: number): string => {
+    const given = own[index];
+    if (given === undefined) throw new VmError('usage', `${flag} needs a value`);
+    return given;
+  };
   for (let i = 0; i < own.length; i++) {
     const flag = own[i]!;
     if (flag === '--kernel') {
-      const side: VmOptions = {};
-      applyVmFlag(side, flag, own[++i]);
-      sides.push(side as Side);
+      const checked: VmOptions = {};
+      applyVmFlag(checked, flag, value(flag, ++i));
+      builds.push({ kernel: checked.kernel!, modules: [] });
     } else if (flag === '--kvm-modules') {
-      const side = sides[sides.length - 1];
-      if (!side) throw new VmError('usage', '--kvm-modules comes after the --kernel it applies to');
-      applyVmFlag(side, flag, own[++i]);
+      const dir = value(flag, ++i);
+      if (builds.length === 0) builds.push({ kernel: DEFAULT_KERNEL, modules: [] });
+      if (dir !== STOCK) applyVmFlag({}, flag, dir);
+      builds[builds.length - 1]!.modules.push(dir === STOCK ? undefined : dir);
+    } else if (flag === '--kvm-param') {
+      const setting = value(flag, ++i);
+      try {
+        parameterName(setting);
+      } catch (error) {
+        throw new VmError('usage', `--kvm-param: ${(error as Error).message}`);
+      }
+      params.push(setting);
+    } else if (flag === '--jobs') {
+      jobs = Number(value(flag, ++i));
+      if (!Number.isInteger(jobs) || jobs < 1) throw new VmError('usage', `--jobs needs a positive integer, got ${JSON.stringify(own[i])}`);
     } else if (flag === '--verbose') {
       applyVmFlag(common, flag, undefined);
     } else if (!applyVmFlag(common, flag, own[++i])) {
       throw new VmError('usage', `unknown option ${flag}`);
     }
   }
-  if (sides.length !== 2) throw new VmError('usage', `compare needs exactly two --kernel options, got ${sides.length}`);
-  parseSuiteArgs(testArgs);  // the suite's arguments are checked here, before either VM boots
-  return { sides, common, testArgs };
+  if (builds.length === 0) builds.push({ kernel: DEFAULT_KERNEL, modules: [] });
+  const kernelBuilds: KernelBuild[] = builds.flatMap((build) => (build.modules.length === 0 ? [undefined] : build.modules).map((kvmModules) => ({ kernel: build.kernel, kvmModules })));
+  const columns = matrixColumns(kernelBuilds, params);
+  if (columns.length < 2) throw new VmError('usage', `compare needs at least two columns (kernels, module sets or parameter values), got ${columns.length}`);
+  parseSuiteArgs([...testArgs]);  // the suite's arguments are checked here, before any VM boots
+  for (const column of columns) columnVmOptions(column);  // and each column's options
+  return { columns, common, testArgs, jobs };
+}
+
+interface ColumnRun {
+  result: VmResult;
+  doc: TapDocument | undefined;
+  report: KcidbReport | undefined;
 }
 
 export const compare: Command = {
-  summary: 'run the suite on two kernels (or module sets) and print a per-stage diff; exit 1 on a regression',
+  summary: 'run the suite on many kernels / module sets / module parameters, one per-stage table; exit 1 on a regression',
   usage,
   async run(argv) {
     const { file: jsonFile, rest } = takeJsonOption(argv);
-    const { sides, common, testArgs } = parse(rest);
+    const { columns, common, testArgs, jobs } = parseMatrixArgs(rest);
+    const names = columns.map((_, index) => columnName(index));
     const onProgress = printProgress();
-    const docs = [];
-    const reports = [];
-    for (const [index, side] of sides.entries()) {
-      process.stderr.write(`kvm-xen compare: running the suite on ${'AB'[index]}: ${describe(side)}\n`);
+    const runs = await runPool(columns, jobs, async (column, index): Promise<ColumnRun> => {
+      process.stderr.write(`kvm-xen compare: running the suite on ${names[index]}: ${describeColumn(column)}\n`);
       const recording = new SuiteRecording();
-      const result = await runSuiteInVm({ ...common, ...side, onProgress }, testArgs, {
+      const result = await runSuiteInVm({ ...common, ...columnVmOptions(column), onProgress }, testArgs, {
         output: recording.sink(),
         errorOutput: process.stderr,
         onRetry: () => recording.reset(),
       });
-      if (result.outcome !== 'exited') return reportVmResult(result);
-      docs.push(parseTap(recording.lines.output));
-      if (jsonFile) reports.push(recording.report({ kernel: result.kernel, kernelSpec: side.kernel, kvmModules: side.kvmModules, environment: 'a QEMU guest booted by kvm-xen' }));
-    }
-    if (jsonFile) writeKcidbJson(jsonFile, reports);
-    const rows = compareRuns(docs[0]!, docs[1]!);
-    process.stdout.write(formatComparison(rows, describe(sides[0]!), describe(sides[1]!)));
-    const regressions = rows.filter(isRegression).length;
-    process.stdout.write(regressions ? `${regressions} regression(s): B fails what A passes\n` : 'no regressions\n');
+      process.stderr.write(`kvm-xen compare: ${names[index]} done in ${(result.durationMs / 1000).toFixed(1)} s (status ${result.status})\n`);
+      if (result.outcome !== 'exited') return { result, doc: undefined, report: undefined };
+      const environment = ['a QEMU guest booted by kvm-xen', ...column.kvmParams].join(', ');
+      const report = jsonFile ? recording.report({ kernel: result.kernel, kernelSpec: column.kernel, kvmModules: column.kvmModules, environment }) : undefined;
+      return { result, doc: parseTap(recording.lines.output), report };
+    });
+    const failed = runs.find((run) => run.result.outcome !== 'exited');
+    if (failed) return reportVmResult(failed.result, 'compare');
+    if (jsonFile) writeKcidbJson(jsonFile, runs.map((run) => run.report!));
+    const rows = buildMatrix(runs.map((run) => run.doc!));
+    const labels = columns.map((column, index) => [runs[index]!.result.kernel, ...column.kvmParams].join(', '));
+    process.stdout.write(formatMatrix(rows, names, labels));
+    const regressions = rows.filter((row) => regressedColumns(row).length > 0).length;
+    process.stdout.write(regressions ? `${regressions} regression(s): a column fails what A passes\n` : 'no regressions\n');
     return regressions ? 1 : 0;
   },
 };

@@ -1,4 +1,5 @@
 // The table of CLI verbs. Each verb lives in its own file.
+import { bisect } from './bisect';
 import { boot } from './boot';
 import { buildKvm } from './build-kvm';
 import type { Command } from './command';
@@ -7,6 +8,7 @@ import { guest } from './guest';
 import { info } from './info';
 import { setup } from './setup';
 import { test } from './test';
+import { tree } from './tree';
 import { vm } from './vm';
 
 export const commands: Record<string, Command> = {
@@ -15,7 +17,9 @@ export const commands: Record<string, Command> = {
   boot,
   setup,
   compare,
+  bisect,
   info,
   'build-kvm': buildKvm,
   guest,
+  tree,
 };

@@ -6,11 +6,13 @@ import { runSuite, selftests } from '../../selftests/suite';
 import { printProgress, reportVmResult } from '../progress';
 import { runSuiteInVm } from '../suite-in-vm';
 import { parseVmArgs } from '../vm-flags';
+import { runWatch, takeWatchArgs, watchHelp } from '../watch';
 import { type Command, UsageError } from './command';
 import { jsonOptionHelp, SuiteRecording, takeJsonOption, writeKcidbJson } from './kcidb-json';
 
 const usage = `usage: kvm-xen test [--strict] [--verbose] [--list] [NAME...]
        kvm-xen test --vm [VM OPTIONS] [--strict] [NAME...]
+       kvm-xen test --vm --watch --patch FILE... [VM OPTIONS] [--strict] [NAME...]
 
 Runs the selftests (all, or those named) and prints KTAP v1. Exit status: 0 all passed, 1 something
 failed, 4 everything skipped (the kernel lacks what the tests need).
@@ -20,6 +22,7 @@ failed, 4 everything skipped (the kernel lacks what the tests need).
   --list      list the selftests and exit
   --repeat N  run the suite N times and print per-stage pass/fail counts (flaky stages show up)
   --vm        boot a kernel in QEMU and run the suite there (see 'kvm-xen vm --help' for VM OPTIONS)
+${watchHelp}
 ${jsonOptionHelp}`;
 
 /** The suite's own arguments, checked here (on the host, before any VM boots): names, --repeat. */
@@ -63,8 +66,13 @@ export const test: Command = {
 
 /** The VM flags go to the runner, the rest (--strict, names, ...) to the suite inside, checked here first. */
 async function runInVmMode(argv: string[], jsonFile: string | undefined): Promise<number> {
-  const { options, rest } = parseVmArgs(argv);
+  const { watch, patches, rest: vmArgs } = takeWatchArgs(argv);
+  const { options, rest } = parseVmArgs(vmArgs);
   if (parseSuiteArgs(rest).list) return list();
+  if (watch) {
+    if (options.kvmModules !== undefined || jsonFile !== undefined) throw new UsageError('--watch builds its own modules and prints no --json');
+    return runWatch(options, patches, rest);
+  }
   const recording = jsonFile === undefined ? undefined : new SuiteRecording();
   const output = recording ? recording.sink(process.stdout) : process.stdout;
   const result = await runSuiteInVm({ ...options, onProgress: printProgress() }, rest, { output, errorOutput: process.stderr, ...(recording ? { onRetry: () => recording.reset() } : {}) });

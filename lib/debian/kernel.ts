@@ -78,6 +78,11 @@ async function offeredImages(): Promise<DebianImage[]> {
   }
 }
 
+/** The upstream versions (6.12.107, ...) of the Debian 6.12 amd64 kernels the package source offers, oldest first. */
+export async function offeredKernelVersions(): Promise<string[]> {
+  return (await offeredImages()).sort((a, b) => a.sublevel - b.sublevel).map((image) => upstreamVersion(image.abi));
+}
+
 /** The newest matching image unpacked in the cache, when the package lists cannot say (offline). */
 function cachedImage(wanted: string | undefined): { image: DebianImage; version: string } | undefined {
   const cached = unpackedPackages(DEBIAN_IMAGE)

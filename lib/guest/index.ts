@@ -4,4 +4,5 @@ export { decodeUcall, UCALL_PORT, GuestAssertionError, GuestExceptionError, Unex
 export { parseElf, ElfError, type ElfImage, type ElfSegment, type ElfSymbol } from './elf';
 export { PageTables, type MapOptions } from './paging';
 export { guestLayout, PAGE_SIZE } from './layout';
+export { kvmForcedEmulationEnabled, setForcedEmulation, guestPutCounts, FORCE_EMULATION_PREFIX_PARAM, type ForcedEmulationSetting } from './forced-emulation';
 export { buildGuest, guestRuntimeDir, GuestBuildError, type GuestBuildOptions, type GuestBuildResult, type GuestBuildErrorCode } from './build';

@@ -41,6 +41,27 @@ export function checkPatchFiles(patches: readonly string[]): void {
   }
 }
 
+/** KVM's sources from Debian's linux-source-6.12 of `version`, extracted once into the cache. */
+export async function debianKvmSources(version: string, onProgress?: OnProgress): Promise<KvmSources> {
+  return { dir: await pristineSources(version, onProgress), what: `${KERNEL_SOURCE} ${version}` };
+}
+
+/** KVM's sources as they are in a kernel tree (kvm.git, say): the tree's own, not Debian's. */
+export function treeKvmSources(tree: string): KvmSources {
+  return { dir: tree, what: `the kernel tree ${tree}` };
+}
+
+/** Where KVM's pristine sources are (a tree holding arch/x86/kvm and virt/kvm), and what they are. */
+export interface KvmSources {
+  dir: string;
+  what: string;
+}
+
+/** A built tree has objects beside the sources: only the sources are copied. */
+function isSource(file: string): boolean {
+  return !/\.(o|ko|a|mod|mod\.c|cmd|order|symvers)$/.test(file) && !path.basename(file).startsWith('.');
+}
+
 async function pristineSources(version: string, onProgress: OnProgress | undefined): Promise<string> {
   const dir = path.join(cacheDir('kbuild'), `kvm-source-${versionDirName(version)}`);
   return cachedDirectory(dir, async (tmp) => {
@@ -51,17 +72,22 @@ async function pristineSources(version: string, onProgress: OnProgress | undefin
   });
 }
 
-/** A fresh, patched copy of KVM's sources in `dest`; returns the module directory (arch/x86/kvm). */
-export async function preparedSources(version: string, patches: readonly string[], dest: string, onProgress?: OnProgress): Promise<string> {
-  const pristine = await pristineSources(version, onProgress);
-  fs.rmSync(dest, { recursive: true, force: true });
-  fs.cpSync(pristine, dest, { recursive: true });
-  for (const patch of patches) {
-    const result = await runProgram('patch', ['-p1', '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
-    if (result.status !== 0) {
-      throw new PatchError('doesNotApply', `patch ${patch} does not apply to ${KERNEL_SOURCE} ${version}:\n${(result.stdout + result.stderr).trim()}`);
-    }
+/** Applies `patch` to the sources in `dest` (or, `reverse`, takes it out again); `what` names them in errors. */
+export async function applyPatch(dest: string, patch: string, what: string, reverse = false): Promise<void> {
+  const result = await runProgram('patch', ['-p1', reverse ? '--reverse' : '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
+  if (result.status !== 0) {
+    const verb = reverse ? 'cannot be taken out of' : 'does not apply to';
+    throw new PatchError('doesNotApply', `patch ${patch} ${verb} ${what}:\n${(result.stdout + result.stderr).trim()}`);
   }
+}
+
+/** A fresh, patched copy of KVM's sources in `dest`; returns the module directory (arch/x86/kvm). */
+export async function preparedSources(sources: KvmSources, patches: readonly string[], dest: string): Promise<string> {
+  fs.rmSync(dest, { recursive: true, force: true });
+  for (const part of PARTS) {
+    fs.cpSync(path.join(sources.dir, part), path.join(dest, part), { recursive: true, filter: (file) => file === path.join(sources.dir, part) || isSource(file) });
+  }
+  for (const patch of patches) await applyPatch(dest, patch, sources.what);
   const moduleDir = path.join(dest, 'arch', 'x86', 'kvm');
   const makefile = path.join(moduleDir, 'Makefile');
   const text = fs.readFileSync(makefile, 'utf8');

@@ -8,6 +8,8 @@
 // kernel itself or kbuild's host programs, which linux-kbuild ships built. Our own steps add tar, xz
 // (the source tarball), patch and strip.
 import type { OnProgress } from '../progress';
+import fs from 'node:fs';
+
 import { ensureTools, type HostTool, libraryTool, programTool } from '../debian/apt';
 
 const CROSS = 'x86_64-linux-gnu-';
@@ -30,3 +32,39 @@ export const KBUILD_TOOLS: readonly HostTool[] = [
 export function ensureKbuildTools(onProgress?: OnProgress): Promise<void> {
   return ensureTools(KBUILD_TOOLS, 'build-kvm', onProgress);
 }
+
+/** A C header under /usr/include, from its -dev package. */
+function headerTool(file: string, pkg: string): HostTool {
+  return { name: `/usr/include/${file}`, package: pkg, present: () => fs.existsSync(`/usr/include/${file}`) };
+}
+
+/**
+ * What building a kernel tree itself runs (lib/kbuild/tree.ts): the host's gcc and binutils, flex and
+ * bison for kconfig and the dtc/genksyms parsers, bc for the timeconst header, perl for the build's
+ * scripts, libelf's headers for objtool (every x86_64 build runs it), xz for the compressed bzImage
+ * (tiny.config's KERNEL_XZ), tar and xz for the source tarball. No openssl: the small config signs no
+ * modules and has no trusted keys.
+ */
+export const TREE_BUILD_TOOLS: readonly HostTool[] = [
+  programTool('make', 'make'),
+  programTool('gcc', 'gcc'),
+  ...BINUTILS.map((tool) => programTool(tool, 'binutils')),
+  programTool('flex', 'flex'),
+  programTool('bison', 'bison'),
+  programTool('bc', 'bc'),
+  programTool('perl', 'perl-base'),
+  headerTool('gelf.h', 'libelf-dev'),
+  programTool('tar', 'tar'),
+  programTool('xz', 'xz-utils'),
+];
+
+/**
+ * What building KVM's modules against a built tree runs (build-kvm --tree): the tree's own kbuild
+ * programs are already built, so only the compiler and binutils it was made with, and patch.
+ */
+export const TREE_MODULE_TOOLS: readonly HostTool[] = [
+  programTool('make', 'make'),
+  programTool('gcc', 'gcc'),
+  ...BINUTILS.map((tool) => programTool(tool, 'binutils')),
+  programTool('patch', 'patch'),
+];

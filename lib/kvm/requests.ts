@@ -16,7 +16,9 @@ export type RequestName =
   // The platform a booted kernel expects (lib/vmm), and its state for snapshots.
   | 'KVM_SET_TSS_ADDR' | 'KVM_SET_IDENTITY_MAP_ADDR' | 'KVM_IRQ_LINE' | 'KVM_CREATE_PIT2'
   | 'KVM_GET_IRQCHIP' | 'KVM_SET_IRQCHIP' | 'KVM_GET_PIT2' | 'KVM_SET_PIT2'
-  | 'KVM_GET_XSAVE' | 'KVM_SET_XSAVE' | 'KVM_GET_XCRS' | 'KVM_SET_XCRS';
+  | 'KVM_GET_XSAVE' | 'KVM_SET_XSAVE' | 'KVM_GET_XCRS' | 'KVM_SET_XCRS'
+  // Live migration (lib/vmm/migrate): pre-copy's dirty log, and the debug registers.
+  | 'KVM_GET_DIRTY_LOG' | 'KVM_GET_DEBUGREGS' | 'KVM_SET_DEBUGREGS';
 
 const table: RequestInfo[] = native.requests();
 const indexByName = new Map<string, number>(table.map((info, index) => [info.name, index]));

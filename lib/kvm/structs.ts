@@ -81,6 +81,16 @@ export const kvmPitState2 = struct('kvm_pit_state2', 112, { flags: u32(72) });
 /** The legacy 4 KiB XSAVE area (KVM_GET_XSAVE2 would be needed for AMX state beyond it). */
 export const KVM_XSAVE_SIZE = 4096;
 export const kvmXcrs = struct('kvm_xcrs', 392, { nrXcrs: u32(0), flags: u32(4) });
+export const kvmDebugregs = struct('kvm_debugregs', 128, { db: array(0, 'u64', 4), dr6: u64(32), dr7: u64(40), flags: u64(48) });
+/**
+ * KVM_GET_DIRTY_LOG's struct. Its dirty_bitmap pointer is never written from here: the shim takes the
+ * struct followed by room for the bitmap (one bit per page, in whole u64s) and points the kernel there.
+ */
+export const kvmDirtyLog = struct('kvm_dirty_log', 16, { slot: u32(0) });
+/** kvm_userspace_memory_region.flags: the slot's writes are logged for KVM_GET_DIRTY_LOG. */
+export const KVM_MEM_LOG_DIRTY_PAGES = 1;
+/** kvm_msr_list: a u32 count, then that many u32 MSR indices. */
+export const kvmMsrList = struct('kvm_msr_list', 4, { count: u32(0) });
 
 /** The fixed part of struct kvm_run (the page mmapped from a vCPU fd). */
 export const kvmRun = {

@@ -4,12 +4,14 @@ import { check, ClosedError } from './errors';
 import { viewOf } from './layout';
 import { native, type FdHandle } from './native';
 import { ioctl, ioctlCreate } from './requests';
-import { flexHeader, kvmCpuidEntry2 } from './structs';
+import { flexHeader, kvmCpuidEntry2, kvmMsrList } from './structs';
 import type { CpuidEntry } from './vcpu';
 import { Vm } from './vm';
 
 /** KVM_MAX_CPUID_ENTRIES in the kernel. */
 const MAX_CPUID_ENTRIES = 256;
+/** Room for KVM_GET_MSR_INDEX_LIST's answer (6.12 x86 lists about 140; E2BIG says if it ever grows past). */
+const MAX_MSR_INDICES = 1024;
 
 export class Kvm implements Disposable {
   private constructor(readonly handle: FdHandle, readonly path: string) {}
@@ -52,6 +54,16 @@ export class Kvm implements Disposable {
   /** KVM_GET_SUPPORTED_HV_CPUID: the Hyper-V leaves KVM can emulate. */
   supportedHvCpuid(): CpuidEntry[] {
     return this.cpuidList('KVM_GET_SUPPORTED_HV_CPUID');
+  }
+
+  /** KVM_GET_MSR_INDEX_LIST: the MSRs a VMM saves and restores for a vCPU (its own and the emulated ones). */
+  msrIndexList(): number[] {
+    const bytes = new Uint8Array(kvmMsrList.size + MAX_MSR_INDICES * 4);
+    const view = viewOf(bytes);
+    kvmMsrList.set(view, 0, 'count', MAX_MSR_INDICES);
+    ioctl(this.open(), 'KVM_GET_MSR_INDEX_LIST', bytes);
+    const count = kvmMsrList.get(view, 0, 'count');
+    return Array.from({ length: count }, (_, i) => view.getUint32(kvmMsrList.size + i * 4, true));
   }
 
   createVm(type = 0): Vm {

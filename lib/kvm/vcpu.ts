@@ -10,7 +10,7 @@ import { requestIndex, type RequestName } from './requests';
 import {
   flexHeader, KVM_LAPIC_STATE_SIZE, kvmCpuidEntry2, kvmMpState, kvmMsrEntry, kvmRegs, kvmRun, kvmSregs, kvmVcpuEvents,
 } from './structs';
-import { KVM_XSAVE_SIZE, kvmXcrs } from './structs';
+import { KVM_XSAVE_SIZE, kvmDebugregs, kvmXcrs } from './structs';
 
 export type Regs = Values<typeof kvmRegs.fields>;
 export type Sregs = Values<typeof kvmSregs.fields>;
@@ -177,6 +177,15 @@ export class Vcpu implements Disposable {
 
   setXcrs(state: Uint8Array): void {
     this.ioctl('KVM_SET_XCRS', state);
+  }
+
+  /** The debug registers as the whole kvm_debugregs (KVM_GET_DEBUGREGS), for setDebugregs. */
+  getDebugregs(): Uint8Array {
+    return this.getStruct('KVM_GET_DEBUGREGS', kvmDebugregs.size);
+  }
+
+  setDebugregs(state: Uint8Array): void {
+    this.ioctl('KVM_SET_DEBUGREGS', state);
   }
 
   /**

@@ -8,7 +8,7 @@ import { GuestMemory, MemoryRegion } from './memory';
 import type { FdHandle } from './native';
 import { ioctl, ioctlCreate, tryIoctl, type RequestName } from './requests';
 import { flexHeader, kvmClockData, kvmIrqfd, kvmIrqRoutingEntry, kvmMsi, kvmUserspaceMemoryRegion } from './structs';
-import { kvmIdentityMapAddr, kvmIrqchip, kvmIrqLevel, kvmPitConfig, kvmPitState2 } from './structs';
+import { kvmDirtyLog, kvmIdentityMapAddr, kvmIrqchip, kvmIrqLevel, kvmPitConfig, kvmPitState2 } from './structs';
 import { Vcpu } from './vcpu';
 
 /** KVM_IRQ_ROUTING_* entry types. */
@@ -18,6 +18,8 @@ const routeFields = { irqchip: ['gsi', 'irqchip', 'pin'], msi: ['gsi', 'address'
 /** KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL: the only priority KVM accepts. */
 export const XEN_EVTCHN_PRIORITY_2LEVEL = 0xffffffff;
 const KVM_IRQFD_FLAG_DEASSIGN = 1;
+/** The dirty log's granule: one bit per 4 KiB page. */
+const DIRTY_LOG_PAGE = 4096;
 
 export type GsiRoute =
   | { gsi: number; type: 'msi'; address: bigint; data: number; devid?: number; flags?: number }
@@ -112,6 +114,28 @@ export class Vm implements Disposable {
     }
     this.memory.add(region);
     return region;
+  }
+
+  /** Changes a slot's KVM_MEM_* flags in place (KVM_MEM_LOG_DIRTY_PAGES on or off, say). */
+  setMemoryFlags(slot: number, flags: number): void {
+    const region = this.memory.slot(slot);
+    if (!region) throw new RangeError(`no memory slot ${slot}`);
+    this.setMemoryRegion(slot, flags, region.guestAddress, region.size, region.hostAddress);
+  }
+
+  /**
+   * The pages of a slot written since the last call (KVM_GET_DIRTY_LOG; the slot must have
+   * KVM_MEM_LOG_DIRTY_PAGES): bit i of byte i/8 is the slot's page i. KVM clears the log and
+   * write-protects those pages again, so the next call reports only newer writes.
+   */
+  getDirtyLog(slot: number): Uint8Array {
+    const region = this.memory.slot(slot);
+    if (!region) throw new RangeError(`no memory slot ${slot}`);
+    const pages = Math.ceil(region.size / DIRTY_LOG_PAGE);
+    const bytes = new Uint8Array(kvmDirtyLog.size + Math.ceil(pages / 64) * 8);
+    kvmDirtyLog.write(viewOf(bytes), 0, { slot });
+    ioctl(this.open(), 'KVM_GET_DIRTY_LOG', bytes);
+    return bytes.subarray(kvmDirtyLog.size);
   }
 
   /** Deletes a slot and releases its host memory. */

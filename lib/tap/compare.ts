@@ -15,16 +15,24 @@ function lineKey(description: string): string {
   return description.replace(/\s+\((?:optional sync point|timer re-armed|known kernel gap)[^)]*\)\s*$/, '');
 }
 
-/** Every test's own lines, keyed "test: line"; a test without lines (skipped, crashed) as "test". */
-export function flatten(doc: TapDocument): Map<string, Outcome> {
-  const outcomes = new Map<string, Outcome>();
+/**
+ * Every test's own lines, keyed "test: line"; a test without lines (skipped, crashed) as "test". With
+ * --repeat a key comes once per run, in the suite's order.
+ */
+export function outcomeEntries(doc: TapDocument): Array<[string, Outcome]> {
+  const entries: Array<[string, Outcome]> = [];
   for (const test of doc.results) {
     const name = test.description.replace(/ \(run \d+\/\d+\)$/, '');
     const lines = test.subtest?.results ?? [];
-    if (lines.length === 0 || test.subtest?.bailOut !== undefined || !test.ok) outcomes.set(name, outcomeOf(test));
-    for (const line of lines) outcomes.set(`${name}: ${lineKey(line.description)}`, outcomeOf(line));
+    if (lines.length === 0 || test.subtest?.bailOut !== undefined || !test.ok) entries.push([name, outcomeOf(test)]);
+    for (const line of lines) entries.push([`${name}: ${lineKey(line.description)}`, outcomeOf(line)]);
   }
-  return outcomes;
+  return entries;
+}
+
+/** Each key's outcome (the last run's, with --repeat). */
+export function flatten(doc: TapDocument): Map<string, Outcome> {
+  return new Map(outcomeEntries(doc));
 }
 
 export function compareRuns(a: TapDocument, b: TapDocument): ComparisonRow[] {

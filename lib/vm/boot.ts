@@ -30,6 +30,8 @@ export interface BootSpec {
   bootTimeoutMs: number;
   /** Called with the console's text as it comes. */
   onConsole?: (text: string) => void;
+  /** Stops QEMU as our own SIGINT would. */
+  signal?: AbortSignal;
 }
 
 export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted' | 'outputClosed';
@@ -117,6 +119,8 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
       readFifo(spec.stdoutFifo, stdout, onEnding, () => finish()),
       readFifo(spec.stderrFifo, stderr, onEnding, () => finish()),
     ];
+    spec.signal?.addEventListener('abort', onSignal);
+    if (spec.signal?.aborted) onSignal();
 
     qemu.on('error', (error) => { spawnError = `cannot run ${qemuProgram()}: ${error.message}\n`; });
     let qemuEnd = '';
@@ -135,6 +139,7 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
       for (const timer of [overall, boot, grace]) clearTimeout(timer);
       for (const signal of signals) process.removeListener(signal, onSignal);
       process.removeListener('exit', onExit);
+      spec.signal?.removeEventListener('abort', onSignal);
       // A stream destroyed by its error emits no more: nothing is left to catch after this.
       for (const sink of sinks) sink.removeListener?.('error', onSinkError);
       const status = stdout.ending;

@@ -68,6 +68,16 @@ function tail(consoleLines: readonly string[]): string[] {
   return kept.filter((line, index) => line.trim() !== '' || index < kept.length - 1);
 }
 
+/** The console lines (classify's lines()) where the kernel warned, oopsed or splatted, without time stamps. */
+function kernelProblems(consoleLines: readonly string[]): string[] {
+  return consoleLines.map(message).filter((line) => KERNEL_PROBLEM.test(line));
+}
+
+/** The kernel's problems (WARN, BUG, oops, lockdep, KASAN, ...) in a piece of console text. */
+export function kernelProblemsIn(consoleText: string): string[] {
+  return kernelProblems(lines(consoleText));
+}
+
 /**
  * The run's verdict. `accel` is the accelerator the guest ran under: the TCG flakes (int3 oops; a GPF
  * in text_poke_early or the IO-APIC timer check's panic before the command started) are flakes only
@@ -91,7 +101,7 @@ export function classify(seen: BootObservation, limits: Limits, accel: 'kvm' | '
   }
   // The end marker came: the command finished; but a kernel that warned on the way fails the run.
   if (seen.exitStatus !== undefined) {
-    const problems = consoleLines.map(message).filter((line) => KERNEL_PROBLEM.test(line));
+    const problems = kernelProblems(consoleLines);
     if (problems.length === 0) return verdict('exited', '');
     return verdict('guestPanic', `the guest kernel reported ${problems.length} problem(s) during the run (the command's own status was ${seen.exitStatus}): ${problems.slice(0, 5).join(' | ')}`);
   }

@@ -18,6 +18,9 @@ export const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The console line (with the nonce) that says the command is starting: the boot went well. */
 export const START_MARKER = 'KVMXEN-START';
 
+/** Where the keeper's pid is, as the command sees it (in the chroot): a session stops it to reload KVM. */
+export const KEEPER_PID_FILE = '/run/kvm-xen-keeper.pid';
+
 /** The virtio-serial port names the command's stdout and stderr go to (qemu.ts makes the ports). */
 export const outputPorts = { stdout: 'kvmxen.stdout', stderr: 'kvmxen.stderr' } as const;
 
@@ -42,18 +45,38 @@ export function commandScript(job: CommandScript): string {
 }
 
 /**
- * /init. It reads the run's files from /run/kvm-xen (the per-run archive): nonce (removed once read,
- * so the command cannot learn it), command. Modules are loaded in /modules/order; kvm_amd and
- * kvm_intel only on their own vendor's CPU. A module that does not load stops the run: a suite run
- * without the user's KVM modules would answer the wrong question. Messages for the host start with
- * "kvm-xen-init:" on the console.
+ * The first lines of every init this project writes (this one and lib/vmm's): busybox's applets on
+ * PATH, and /proc, /sys and /dev mounted.
  */
-export const initScript = `#!/bin/busybox sh
+export const INIT_PREAMBLE = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
+mount -t devtmpfs dev /dev`;
+
+/** The modules the init loads only on their own vendor's CPU (the vendor from /proc/cpuinfo's svm or vmx flag). */
+export const vendorModules: Readonly<Record<string, 'amd' | 'intel'>> = { kvm_amd: 'amd', kvm_intel: 'intel' };
+
+/**
+ * Where the per-run archive puts a module's parameters (--kvm-param): a file named after the module,
+ * holding insmod's arguments as shell-quoted words (shellQuote), which the init reads back with eval.
+ */
+export const moduleParamsDir = 'run/kvm-xen/params';
+
+/** A module's parameter file: its insmod arguments as words the init's eval reads back exactly. */
+export function moduleParamsFile(args: readonly string[]): string {
+  return `${args.map(shellQuote).join(' ')}\n`;
+}
+
+/**
+ * /init. It reads the run's files from /run/kvm-xen (the per-run archive): nonce (removed once read,
+ * so the command cannot learn it), command, params/MODULE. Modules are loaded in /modules/order, each
+ * with its parameters; kvm_amd and kvm_intel only on their own vendor's CPU. A module that does not
+ * load stops the run: a suite run without the user's KVM modules would answer the wrong question.
+ * Messages for the host start with "kvm-xen-init:" on the console.
+ */
+export const initScript = `${INIT_PREAMBLE}
 NONCE=$(cat /run/kvm-xen/nonce)
 rm -f /run/kvm-xen/nonce
 say() { echo "$*" > /dev/ttyS0; }
@@ -63,10 +86,11 @@ grep -q '^flags.* svm' /proc/cpuinfo && vendor=amd
 grep -q '^flags.* vmx' /proc/cpuinfo && vendor=intel
 while read -r name; do
   case "$name" in
-    kvm_amd) [ $vendor = amd ] || continue ;;
-    kvm_intel) [ $vendor = intel ] || continue ;;
+${Object.entries(vendorModules).map(([name, vendor]) => `    ${name}) [ $vendor = ${vendor} ] || continue ;;`).join('\n')}
   esac
-  insmod /modules/$name.ko 2> /tmp/insmod.err || fail "insmod $name failed: $(cat /tmp/insmod.err)"
+  set --
+  [ -f /${moduleParamsDir}/$name ] && eval "set -- $(cat /${moduleParamsDir}/$name)"
+  insmod /modules/$name.ko "$@" 2> /tmp/insmod.err || fail "insmod $name $* failed: $(cat /tmp/insmod.err)"
 done < /modules/order
 port() {
   for dir in /sys/class/virtio-ports/*; do
@@ -94,7 +118,7 @@ KEEP=$(cat /run/kvm-xen/keep 2>/dev/null)
 mount -t tmpfs -o mode=1777 scratch /mnt/tmp
 [ -n "$KEEP" ] && mkdir -p "/mnt$KEEP" && mount -o bind /keep "/mnt$KEEP"
 mount -t tmpfs run /mnt/run 2>/dev/null
-[ -c /dev/kvm ] && /bin/kvm-xen-keeper
+[ -c /dev/kvm ] && /bin/kvm-xen-keeper /mnt${KEEPER_PID_FILE}
 say "$NONCE ${START_MARKER}"
 env -i /bin/chroot /mnt /bin/sh -c "$(cat /run/kvm-xen/command)" < /dev/null > $OUT 2> $ERR
 status=$?

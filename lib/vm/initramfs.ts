@@ -1,5 +1,6 @@
 // The guest's initramfs: a base archive cached per kernel (busybox, the modules the runner needs in
-// load order, the keeper, /init), and a small per-run archive (nonce, command) appended to it.
+// load order, the keeper, /init), and a small per-run archive (nonce, command, module parameters)
+// appended to it.
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -12,9 +13,11 @@ import type { OnProgress } from '../progress';
 import { cpioArchive, type CpioEntry } from './cpio';
 import { VmError } from './errors';
 import { BUSYBOX, isStaticElf } from './host-tools';
-import { initScript } from './guest-init';
+import { initScript, moduleParamsDir, moduleParamsFile, vendorModules } from './guest-init';
 import type { KernelImage } from './kernel';
-import { modinfo, readModule } from './modinfo';
+import { modinfoEntries, readModule } from './modinfo';
+import type { GuestModule } from './module-params';
+import { cpuVendorNames, type CpuVendor } from './qemu';
 
 /** What the guest needs as modules (when the kernel has them as modules rather than built in). */
 const WANTED_MODULES = ['9p', '9pnet_virtio', 'virtio_console', 'kvm_amd', 'kvm_intel'];
@@ -48,8 +51,7 @@ function prune(dir: string): void {
   for (const old of archives.slice(KEEP_ARCHIVES)) fs.rmSync(old.file, { force: true });
 }
 
-interface LoadedModule {
-  name: string;
+interface LoadedModule extends GuestModule {
   elf: Buffer;
 }
 
@@ -65,14 +67,30 @@ function modulesInLoadOrder(kernel: KernelImage): LoadedModule[] {
     if (visiting.has(name)) throw new VmError('badKernel', `module dependency loop at ${name}`);
     visiting.add(name);
     const elf = readModule(file);
-    const depends = modinfo(elf, file).get('depends') ?? '';
+    const info = modinfoEntries(elf, file);
+    const depends = new Map(info).get('depends') ?? '';
     for (const dependency of depends.split(',').filter(Boolean)) visit(dependency.replace(/-/g, '_'));
     visiting.delete(name);
     done.add(name);
-    ordered.push({ name, elf });
+    ordered.push({ name, elf, info });
   };
   for (const name of WANTED_MODULES) visit(name);
   return ordered;
+}
+
+/**
+ * The modules the init loads in a guest with this CPU vendor, in order, with their .modinfo entries;
+ * the ones it leaves out there (vendorModules), each with the reason.
+ */
+export function guestModules(kernel: KernelImage, vendor: CpuVendor): { loaded: GuestModule[]; notLoaded: Map<string, string> } {
+  const loaded: GuestModule[] = [];
+  const notLoaded = new Map<string, string>();
+  for (const { name, info } of modulesInLoadOrder(kernel)) {
+    const only = vendorModules[name];
+    if (only && only !== vendor) notLoaded.set(name, `the guest's CPU is ${cpuVendorNames[vendor]}, and ${name} is loaded only on ${cpuVendorNames[only]} CPUs`);
+    else loaded.push({ name, info });
+  }
+  return { loaded, notLoaded };
 }
 
 /** The cached, gzipped base archive for a kernel (rebuilt when any of its inputs changes). */
@@ -108,14 +126,26 @@ export function baseInitramfs(kernel: KernelImage, onProgress?: OnProgress): str
   return file;
 }
 
-/** The run's archive: /run/kvm-xen/{nonce,command}. */
-export function runArchive(nonce: string, command: string, keep?: string): Buffer {
+export interface RunFiles {
+  nonce: string;
+  /** The command script (commandScript). */
+  command: string;
+  /** A directory under /tmp that the init keeps visible over the scratch tmpfs. */
+  keep?: string | undefined;
+  /** insmod's arguments per module (insmodArguments). */
+  moduleArgs?: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The run's archive: /run/kvm-xen/{nonce,command,keep,params/MODULE}. */
+export function runArchive(files: RunFiles): Buffer {
+  const moduleArgs = [...(files.moduleArgs ?? new Map<string, readonly string[]>())];
   return cpioArchive([
     { kind: 'dir', path: 'run' },
     { kind: 'dir', path: 'run/kvm-xen' },
-    { kind: 'file', path: 'run/kvm-xen/nonce', data: Buffer.from(nonce) },
-    { kind: 'file', path: 'run/kvm-xen/command', data: Buffer.from(command) },
-    // A directory under /tmp that the init keeps visible over the scratch tmpfs.
-    ...(keep ? [{ kind: 'file' as const, path: 'run/kvm-xen/keep', data: Buffer.from(keep) }] : []),
+    { kind: 'file', path: 'run/kvm-xen/nonce', data: Buffer.from(files.nonce) },
+    { kind: 'file', path: 'run/kvm-xen/command', data: Buffer.from(files.command) },
+    ...(files.keep ? [{ kind: 'file' as const, path: 'run/kvm-xen/keep', data: Buffer.from(files.keep) }] : []),
+    ...(moduleArgs.length ? [{ kind: 'dir' as const, path: moduleParamsDir }] : []),
+    ...moduleArgs.map(([module, args]): CpioEntry => ({ kind: 'file', path: `${moduleParamsDir}/${module}`, data: Buffer.from(moduleParamsFile(args)) })),
   ]);
 }

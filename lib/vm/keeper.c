@@ -7,8 +7,12 @@
  * the run. It returns once the VM exists (and stays behind in the background), so the one flip that
  * remains happens while the guest is still quiet, before the command starts. Static, because the
  * initramfs has no libc.
+ *
+ * With an argument, it writes the idle VM's pid to that file first: a guest session that reloads the
+ * KVM modules (session.ts) stops it by that pid, since a module in use cannot be unloaded.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 #include <sys/types.h>
@@ -16,7 +20,7 @@
 
 #define XEN_HYPERCALL_MSR 0x40000000
 
-int main(void) {
+int main(int argc, char **argv) {
   int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (kvm < 0) return 1;
   int vm = ioctl(kvm, KVM_CREATE_VM, 0);
@@ -28,7 +32,13 @@ int main(void) {
   }
   pid_t child = fork();
   if (child < 0) return 1;
-  if (child > 0) return 0;  /* the parent reports "ready"; the child keeps the VM */
+  if (child > 0) {
+    if (argc > 1) {
+      FILE *pidfile = fopen(argv[1], "w");
+      if (!pidfile || fprintf(pidfile, "%d\n", (int)child) < 0 || fclose(pidfile) != 0) return 1;
+    }
+    return 0;  /* the parent reports "ready"; the child keeps the VM */
+  }
   setsid();
   for (;;) pause();
 }

@@ -1,4 +1,4 @@
-// Kernel modules as files: decompression (.ko.xz, via xz) and the .modinfo section (depends=, vermagic=),
+// Kernel modules as files: decompression (.ko.xz, via xz) and the .modinfo section (depends=, vermagic=, parm=),
 // read straight from the ELF, so any kernel's modules can be ordered without its modprobe.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,8 +14,13 @@ export function readModule(file: string): Buffer {
   return result.stdout;
 }
 
-/** The key=value strings of the module's .modinfo section. */
+/** The key=value strings of the module's .modinfo section (one key per entry: the last one wins). */
 export function modinfo(elf: Buffer, file: string): Map<string, string> {
+  return new Map(modinfoEntries(elf, file));
+}
+
+/** Every key=value entry of the module's .modinfo section, in order (parm= and parmtype= repeat). */
+export function modinfoEntries(elf: Buffer, file: string): [string, string][] {
   const bad = (why: string): VmError => new VmError('badKernel', `${file} is not a kernel module: ${why}`);
   if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2) throw bad('not an ELF64 file');
   const shoff = Number(elf.readBigUInt64LE(40));
@@ -33,12 +38,12 @@ export function modinfo(elf: Buffer, file: string): Map<string, string> {
     const nameEnd = elf.indexOf(0, names.offset + s.name);
     if (elf.toString('latin1', names.offset + s.name, nameEnd) !== '.modinfo') continue;
     if (s.offset + s.size > elf.length) throw bad('.modinfo outside the file');
-    const info = new Map<string, string>();
+    const entries: [string, string][] = [];
     for (const entry of elf.toString('latin1', s.offset, s.offset + s.size).split('\0')) {
       const eq = entry.indexOf('=');
-      if (eq > 0) info.set(entry.slice(0, eq), entry.slice(eq + 1));
+      if (eq > 0) entries.push([entry.slice(0, eq), entry.slice(eq + 1)]);
     }
-    return info;
+    return entries;
   }
   throw bad('no .modinfo section');
 }

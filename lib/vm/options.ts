@@ -4,6 +4,7 @@
 import os from 'node:os';
 
 import { SHELL_NAME } from './guest-init';
+import { validateKvmParams } from './module-params';
 import type { VmOptions } from './run';
 
 /** QEMU's limit for the q35 machine (pc-q35-7.2, Debian bookworm's QEMU: "max CPUs ... is 288"). */
@@ -43,6 +44,7 @@ export function validateVmOptions(options: VmOptions): void {
   if (options.timeoutMs !== undefined) integerIn('timeoutMs', options.timeoutMs, 1, MAX_TIMEOUT_MS, 'ms');
   if (options.verbose !== undefined && typeof options.verbose !== 'boolean') throw new TypeError(`verbose must be a boolean, got ${typeof options.verbose}`);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('onProgress must be a function');
+  if (options.kvmParams !== undefined) validateKvmParams(options.kvmParams);
   if (options.env !== undefined) {
     if (typeof options.env !== 'object' || options.env === null) throw new TypeError('env must be an object of strings');
     for (const [name, value] of Object.entries(options.env)) {

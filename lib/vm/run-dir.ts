@@ -6,26 +6,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { ownerAlive, ownerRecord } from '../process';
+
 export const RUN_DIR_PREFIX = 'kvm-xen-vm-';
 const OWNER_FILE = 'owner';
 /** A directory without an owner file is being made right now, or by a runner older than owner files. */
 const UNOWNED_GRACE_MS = 10 * 60 * 1000;
 
-/** The start time of a process (clock ticks since boot, /proc/PID/stat field 22), or undefined if it is gone. */
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Makes a run directory owned by this process. */
-export function makeRunDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), RUN_DIR_PREFIX));
-  fs.writeFileSync(path.join(dir, OWNER_FILE), `${process.pid} ${processStartTime(process.pid) ?? ''}\n`);
+/** Makes a run directory owned by this process (in `parent`, default the system's temporary directory). */
+export function makeRunDir(parent = os.tmpdir()): string {
+  const dir = fs.mkdtempSync(path.join(parent, RUN_DIR_PREFIX));
+  fs.writeFileSync(path.join(dir, OWNER_FILE), ownerRecord());
   return dir;
 }
 
@@ -37,23 +28,21 @@ function ownerGone(dir: string): boolean {
     const stat = fs.statSync(dir, { throwIfNoEntry: false });
     return stat !== undefined && Date.now() - stat.mtimeMs > UNOWNED_GRACE_MS;
   }
-  const [pid, started] = owner.trim().split(' ');
-  if (!pid || !/^\d+$/.test(pid)) return true;
-  return processStartTime(Number(pid)) !== started;
+  return !ownerAlive(owner);
 }
 
-/** Removes the run directories whose runner is dead; returns them. */
-export function removeStaleRunDirs(): string[] {
+/** Removes the run directories in `parent` whose runner is dead; returns them. */
+export function removeStaleRunDirs(parent = os.tmpdir()): string[] {
   const removed = [];
   let entries: string[];
   try {
-    entries = fs.readdirSync(os.tmpdir());
+    entries = fs.readdirSync(parent);
   } catch {
     return [];
   }
   for (const entry of entries) {
     if (!entry.startsWith(RUN_DIR_PREFIX)) continue;
-    const dir = path.join(os.tmpdir(), entry);
+    const dir = path.join(parent, entry);
     try {
       if (!fs.lstatSync(dir).isDirectory() || !ownerGone(dir)) continue;
       fs.rmSync(dir, { recursive: true, force: true });

@@ -13,10 +13,12 @@ import { endMarker } from './end-marker';
 import { VmError, vmExitStatus } from './errors';
 import { commandScript, START_MARKER } from './guest-init';
 import { ensureHostTools } from './host-tools';
-import { baseInitramfs, runArchive } from './initramfs';
+import { baseInitramfs, guestModules, runArchive } from './initramfs';
 import { resolveKernel, withKvmModules, type KernelImage } from './kernel';
+import { checkTreeConfig } from './tree-config';
 import { validateVmOptions } from './options';
-import { qemuArgs, resolveAccel, type Accel } from './qemu';
+import { insmodArguments, type KvmParam } from './module-params';
+import { guestCpuVendor, qemuArgs, resolveAccel, type Accel } from './qemu';
 import { makeRunDir, removeStaleRunDirs } from './run-dir';
 
 export type { VmOutcome } from './classify';
@@ -38,6 +40,11 @@ export interface VmOptions {
   verbose?: boolean;
   /** Extra environment variables for the command (besides PATH, HOME, TERM). */
   env?: Readonly<Record<string, string>>;
+  /**
+   * Parameters for the modules the guest loads (kvm.force_emulation_prefix=1 is { module: 'kvm', name:
+   * 'force_emulation_prefix', value: '1' }), checked against the modules' own before the boot.
+   */
+  kvmParams?: readonly KvmParam[];
   /** Told of each long step (kernel download, host tools, a retry) and the console if verbose; nothing is printed. */
   onProgress?: OnProgress;
 }
@@ -54,6 +61,10 @@ export interface RunRequest extends VmOptions {
   retryOnFlake?: boolean;
   /** Called with the flake before that retry: whatever the sinks collected came from the failed attempt. */
   onRetry?: (reason: string) => void;
+  /** Stops the run (QEMU killed, outcome 'interrupted'), as our own SIGINT would. */
+  signal?: AbortSignal;
+  /** Called with the guest kernel's console as it comes (besides onProgress when verbose). */
+  onConsole?: (text: string) => void;
 }
 
 export interface VmResult {
@@ -114,11 +125,15 @@ interface BootPlan {
   kernel: KernelImage;
   baseInitrd: string;
   accel: 'kvm' | 'tcg';
+  /** insmod's arguments per module, from kvmParams. */
+  moduleArgs: Map<string, string[]>;
 }
 
 /** The kernel (fetched and unpacked if need be) with the KVM modules asked for, and its cached initramfs. */
 export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModules' | 'onProgress'>): Promise<KernelImage & { baseInitrd: string }> {
   let kernel = await resolveKernel(options.kernel ?? DEFAULT_KERNEL, options.onProgress);
+  // A tree says what it was built with: one without what this runner needs is refused before a boot.
+  if (kernel.tree) checkTreeConfig(kernel.tree);
   if (options.kvmModules) {
     const replaced = withKvmModules(kernel, options.kvmModules);
     options.onProgress?.({ kind: 'kvmModules', modules: replaced.kvmModules });
@@ -132,7 +147,15 @@ async function plan(request: RunRequest): Promise<BootPlan> {
   keptTmpDirectory(request.cwd ?? process.cwd());
   await ensureHostTools(request.onProgress);
   const kernel = await prepareKernel(request);
-  return { kernel, baseInitrd: kernel.baseInitrd, accel: resolveAccel(request.accel ?? 'auto') };
+  const accel = resolveAccel(request.accel ?? 'auto');
+  return { kernel, baseInitrd: kernel.baseInitrd, accel, moduleArgs: moduleArgsFor(request.kvmParams ?? [], kernel, accel) };
+}
+
+/** The parameters' insmod arguments, checked against the modules this guest will load (a usage error if not theirs). */
+function moduleArgsFor(params: readonly KvmParam[], kernel: KernelImage, accel: 'kvm' | 'tcg'): Map<string, string[]> {
+  if (params.length === 0) return new Map();
+  const { loaded, notLoaded } = guestModules(kernel, guestCpuVendor(accel));
+  return insmodArguments(params, loaded, notLoaded);
 }
 
 /** The request's own checks (bad input is a TypeError or RangeError naming it, before anything runs). */
@@ -141,6 +164,7 @@ function validateRequest(request: RunRequest): void {
   if (!Array.isArray(request.command) || request.command.some((word) => typeof word !== 'string')) throw new TypeError('command must be an array of strings');
   if (request.cwd !== undefined && typeof request.cwd !== 'string') throw new TypeError(`cwd must be a string, got ${typeof request.cwd}`);
   if (request.retryOnFlake !== undefined && typeof request.retryOnFlake !== 'boolean') throw new TypeError('retryOnFlake must be a boolean');
+  if (request.signal !== undefined && !(request.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
 }
 
 export async function runInVm(request: RunRequest): Promise<VmResult> {
@@ -165,6 +189,12 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
   return { ...second, message, attempts: 2, retriedAfter: first.message, durationMs: Date.now() - started };
 }
 
+/** Who hears the console: the caller's onConsole, and onProgress when verbose. */
+function consoleListener(request: RunRequest): { onConsole?: (text: string) => void } {
+  const listeners = [request.onConsole, request.verbose && request.onProgress ? consoleTo(request.onProgress) : undefined].filter((listener) => listener !== undefined);
+  return listeners.length === 0 ? {} : { onConsole: (text) => { for (const listener of listeners) listener(text); } };
+}
+
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
 async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResult> {
   const dir = makeRunDir();
@@ -172,7 +202,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
     const nonce = crypto.randomBytes(16).toString('hex');
     const script = commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(request.env ?? {}) });
     const initrd = path.join(dir, 'initrd');
-    fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive(nonce, script, keptTmpDirectory(request.cwd ?? process.cwd()))]));
+    fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive({ nonce, command: script, keep: keptTmpDirectory(request.cwd ?? process.cwd()), moduleArgs: bootPlan.moduleArgs })]));
     const stdoutFifo = path.join(dir, 'stdout');
     const stderrFifo = path.join(dir, 'stderr');
     const made = spawnSync('mkfifo', [stdoutFifo, stderrFifo], { encoding: 'utf8' });
@@ -192,7 +222,8 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       stdout: request.output ?? NOWHERE,
       stderr: request.errorOutput ?? NOWHERE,
       ...limits,
-      ...(request.verbose && request.onProgress ? { onConsole: consoleTo(request.onProgress) } : {}),
+      ...(request.signal ? { signal: request.signal } : {}),
+      ...consoleListener(request),
     });
     const verdict = classify(seen, limits, bootPlan.accel);
     const status = verdict.outcome === 'exited' ? seen.exitStatus! : vmExitStatus[verdict.outcome];

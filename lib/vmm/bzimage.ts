@@ -26,6 +26,9 @@ export const setupHeader = {
   initrdAddrMax: 0x22c,
   xloadflags: 0x236,
   cmdlineSize: 0x238,
+  /** Where the compressed kernel starts (from the protected-mode code) and how long it is. */
+  payloadOffset: 0x248,
+  payloadLength: 0x24c,
   initSize: 0x260,
 } as const;
 

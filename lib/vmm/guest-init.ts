@@ -3,7 +3,7 @@
 // the start line and the end marker of lib/vm's protocol (a nonce the command never sees), then
 // reboots: without ACPI the kernel's reboot pulses the i8042's reset line, which ends the machine.
 import { END_MARKER_PREFIX } from '../vm/end-marker';
-import { START_MARKER } from '../vm/guest-init';
+import { INIT_PREAMBLE, START_MARKER } from '../vm/guest-init';
 
 /** The files the per-run part of the initramfs carries. */
 export const runFiles = {
@@ -18,12 +18,7 @@ export const runFiles = {
 // what the host typed as soon as it saw the start line. The console goes raw: no echo of what the host
 // types, and no "\n" to "\r\n" translation of the command's output. The last close, after the marker,
 // waits until the marker has been sent, so the reboot cannot cut it off.
-export const bootInitScript = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
+export const bootInitScript = `${INIT_PREAMBLE}
 NONCE=$(cat /${runFiles.nonce})
 rm -f /${runFiles.nonce}
 IN=/dev/null

@@ -26,6 +26,7 @@ export function describeEnd(end: MachineEnd): string {
     case 'system-event': return `vCPU ${end.vcpu} raised system event ${end.type}`;
     case 'stopped': return 'the VMM stopped the machine';
     case 'failed': return end.message;
+    case 'migrated': return 'the guest was migrated to another machine';
   }
 }
 

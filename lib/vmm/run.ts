@@ -14,6 +14,7 @@ import { BzImageError } from './bzimage';
 import { bootInitramfs } from './initramfs';
 import { LoadError } from './loader';
 import { LinuxMachine, type MachineEnd } from './machine';
+import { migrate, type MigrationReport } from './migrate';
 import { judgeBoot, type BootObservation } from './outcome';
 import { XenUnavailableError } from './xen/personality';
 
@@ -37,6 +38,10 @@ export interface BootRequest {
   xen?: boolean;
   /** Bytes for the command's stdin, typed into the console once it runs (default: stdin is /dev/null). */
   input?: AsyncIterable<Uint8Array> | Uint8Array;
+  /** Live-migrate the running guest into a fresh VM this long after the command started (lib/vmm/migrate). */
+  migrateAfterMs?: number;
+  /** Called once the migration is done (or failed: the guest then runs on in the source). */
+  onMigrated?: (outcome: { report: MigrationReport } | { error: Error }) => void;
 }
 
 export interface BootResult extends VmResult {
@@ -44,6 +49,8 @@ export interface BootResult extends VmResult {
   bootMs: number | undefined;
   /** How the machine ended. */
   end: MachineEnd | undefined;
+  /** The migration's measurements, if the guest was migrated. */
+  migration?: MigrationReport;
 }
 
 const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
@@ -67,6 +74,10 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
   const started = Date.now();
   const kernelSpec = request.kernel ?? 'debian';
   if (request.command.length === 0) return failure(new VmError('usage', 'no command to run'), kernelSpec, started);
+  const { migrateAfterMs } = request;
+  if (migrateAfterMs !== undefined && !(Number.isFinite(migrateAfterMs) && migrateAfterMs >= 0)) {
+    return failure(new VmError('usage', `migrateAfterMs must be a number of milliseconds >= 0, got ${migrateAfterMs}`), kernelSpec, started);
+  }
   let machine: LinuxMachine;
   let description: string;
   const nonce = crypto.randomBytes(16).toString('hex');
@@ -104,8 +115,18 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
       setTimeout(() => stop('timeout'), limits.timeoutMs),
       setTimeout(() => { if (!watcher.started) stop('bootTimeout'); }, limits.bootTimeoutMs),
     ];
+    let migration: MigrationReport | undefined;
     watcher.onStart = () => {
-      if (request.input !== undefined) void feed(machine, request.input);
+      if (request.input !== undefined) void feed(() => machine, request.input);
+      if (migrateAfterMs === undefined) return;
+      timers.push(setTimeout(() => {
+        if (machine.ended) return;
+        migrate(machine).then((done) => {
+          machine = done.machine;
+          migration = done.report;
+          request.onMigrated?.({ report: done.report });
+        }, (error: unknown) => request.onMigrated?.({ error: error as Error }));
+      }, migrateAfterMs));
     };
     watcher.onEnd = () => timers.push(setTimeout(() => stop(undefined), REBOOT_GRACE_MS));
     const onSignal = (): void => stop('interrupted');
@@ -114,6 +135,11 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
     let end: MachineEnd;
     try {
       end = await machine.start();
+      // The guest moved on: the run goes on with the machine it moved to.
+      while (end.reason === 'migrated') {
+        machine = end.to;
+        end = await machine.start();
+      }
     } finally {
       for (const timer of timers) clearTimeout(timer);
       for (const signal of signals) process.removeListener(signal, onSignal);
@@ -128,6 +154,7 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
       attempts: 1,
       bootMs: watcher.startedAt === undefined ? undefined : watcher.startedAt - started,
       end,
+      ...(migration === undefined ? {} : { migration }),
     };
   } finally {
     machine.close();
@@ -138,15 +165,15 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
  * Types the input into the console until it ends or the machine does. The end of the input is not an
  * end of file for the command: the console is a raw tty, where no byte means that.
  */
-async function feed(machine: LinuxMachine, input: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
+async function feed(machine: () => LinuxMachine, input: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
   if (input instanceof Uint8Array) {
-    machine.console.receive(input);
+    machine().console.receive(input);
     return;
   }
   try {
     for await (const chunk of input) {
-      if (machine.ended) return;
-      machine.console.receive(chunk);
+      if (machine().ended) return;
+      machine().console.receive(chunk);
     }
   } catch {
     // The input failed (or was destroyed once the run ended): the command simply gets no more of it.

@@ -5,6 +5,7 @@
  * Stage numbers are those of the upstream test. The host's list (selftests/xen_shinfo/constants.ts) is
  * the same: test/shinfo-stages.test.ts reads this enum and fails when the two differ.
  */
+#include "fep.h"
 #include "guest.h"
 #include "xen.h"
 
@@ -69,12 +70,13 @@ struct shared_info_bitmaps {
 static volatile int guest_saw_irq;
 
 /* The upcall vector is injected by KVM while evtchn_upcall_pending is set; clearing it ends that (no EOI:
- * it does not come through the LAPIC). */
+ * it does not come through the LAPIC). As upstream's vcpu_arch_put_guest() stores, the two stores go
+ * through KVM's emulator at random when the host turned forced emulation on (fep.h). */
 __attribute__((interrupt)) static void evtchn_handler(struct interrupt_frame *frame) {
   volatile struct vcpu_info *vi = (struct vcpu_info *)VCPU_INFO_VADDR;
   (void)frame;
-  vi->evtchn_upcall_pending = 0;
-  vi->evtchn_pending_sel = 0;
+  guest_put(vi->evtchn_upcall_pending, 0);
+  guest_put(vi->evtchn_pending_sel, 0);
   guest_saw_irq = 1;
   GUEST_SYNC(TEST_GUEST_SAW_IRQ);
 }

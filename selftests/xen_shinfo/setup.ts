@@ -1,7 +1,7 @@
 // The host set-up of xen_shinfo_test before the first KVM_RUN, step by step as upstream's main() does it
 // (tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:446-632 in 6.12).
 import { EventFd, Kvm, type MemoryRegion, type Vcpu, type Vm, XEN_EVTCHN_PRIORITY_2LEVEL, dumpVcpu } from '../../lib/kvm';
-import { GuestMachine } from '../../lib/guest';
+import { GuestMachine, setForcedEmulation, type ForcedEmulationSetting } from '../../lib/guest';
 import {
   RunstateView, SharedInfoView, VcpuInfoView, XenVcpu, XenVm, type XenConfigFlag, type XenTimer,
 } from '../../lib/xen';
@@ -41,6 +41,8 @@ export interface ShinfoTest {
   evtchnIrqExpected: boolean;
   watchdog: Watchdog;
   juggler: IoctlRepeater | undefined;
+  /** Whether the upcall handler's vcpu_info stores may go through KVM's emulator (upstream's is_forced_emulation_enabled). */
+  forcedEmulation: ForcedEmulationSetting;
   verbose: boolean;
   log(message: string): void;
   close(): void;
@@ -127,6 +129,9 @@ function configure(kvm: Kvm, machine: GuestMachine, features: Features, verbose:
     xenVcpu.set('TIMER', tmr);
   }
 
+  // Upstream syncs is_forced_emulation_enabled and the random state into every guest it creates.
+  const forcedEmulation = setForcedEmulation(machine);
+
   const vinfo = new VcpuInfoView(vm.memory, VCPU_INFO_ADDR);
   vinfo.upcallPending = 0;
   const rs = new RunstateView(vm.memory, RUNSTATE_ADDR);
@@ -140,7 +145,7 @@ function configure(kvm: Kvm, machine: GuestMachine, features: Features, verbose:
 
   const test: ShinfoTest = {
     kvm, machine, vm, vcpu, xen, xenVcpu, features, shinfoRegion, shinfo, vinfo, rs, irqFd, tmr,
-    evtchnIrqExpected: false, watchdog, juggler: undefined, verbose, log,
+    evtchnIrqExpected: false, watchdog, juggler: undefined, forcedEmulation, verbose, log,
     close() {
       watchdog.alarm(0);
       test.juggler?.stop();

@@ -31,6 +31,16 @@ export class Cmos implements PortDevice {
     this.ram[STATUS_D] = STATUS_D_VALID;
   }
 
+  /** The index register and the RAM (the time is the host's anyway), for lib/vmm/migrate. */
+  saveState(): { index: number; ram: Uint8Array } {
+    return { index: this.index, ram: this.ram.slice() };
+  }
+
+  restoreState(state: { index: number; ram: Uint8Array }): void {
+    this.index = state.index;
+    this.ram.set(state.ram);
+  }
+
   read(offset: number): number {
     if (offset === 0) return this.index;
     const clock = this.now();

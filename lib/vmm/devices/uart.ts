@@ -32,6 +32,20 @@ export interface UartWiring {
   transmit(bytes: Uint8Array): void;
 }
 
+/** The UART's registers and unread input, for carrying it to another machine (lib/vmm/migrate). */
+export interface UartState {
+  ier: number;
+  lcr: number;
+  mcr: number;
+  scratch: number;
+  divisor: number;
+  fifoEnabled: boolean;
+  thrEmptyPending: boolean;
+  irqLevel: boolean;
+  /** Received bytes the guest has not read yet. */
+  unread: number[];
+}
+
 export class Uart16550 implements PortDevice {
   private ier = 0;
   private lcr = 0;
@@ -51,6 +65,22 @@ export class Uart16550 implements PortDevice {
   receive(bytes: Uint8Array): void {
     for (const byte of bytes) this.received.push(byte);
     this.update();
+  }
+
+  saveState(): UartState {
+    const { ier, lcr, mcr, scratch, divisor, fifoEnabled, thrEmptyPending, irqLevel } = this;
+    return { ier, lcr, mcr, scratch, divisor, fifoEnabled, thrEmptyPending, irqLevel, unread: this.received.slice(this.readAt) };
+  }
+
+  /**
+   * Takes on a saved state. The interrupt line is not driven: its level is part of the irqchip's state,
+   * restored with it.
+   */
+  restoreState(state: UartState): void {
+    ({ ier: this.ier, lcr: this.lcr, mcr: this.mcr, scratch: this.scratch, divisor: this.divisor } = state);
+    ({ fifoEnabled: this.fifoEnabled, thrEmptyPending: this.thrEmptyPending, irqLevel: this.irqLevel } = state);
+    this.received = [...state.unread];
+    this.readAt = 0;
   }
 
   read(offset: number): number {

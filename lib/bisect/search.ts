@@ -1,0 +1,47 @@
+// The search of a bisect: items 1..n (a series' prefixes, or kernel versions) after a reference 0,
+// each judged the same as the reference or different; find the first that differs, judging as few
+// as possible (binary search: the change is taken to stay once it appears, as git bisect does). An
+// item that cannot be judged (no kernel, a flake) is skipped and a neighbour judged instead; when
+// skipped items hide where the change came, all of them are named.
+
+export type Judgement = 'same' | 'differs' | 'unjudged';
+
+export interface SearchResult {
+  /** The first item that differs (1..n), or undefined when none does or skips hide it. */
+  first: number | undefined;
+  /** When skipped items leave it open: the items the first difference is among. */
+  candidates: number[];
+  /** Each item judged, in the order judged. */
+  judged: Array<{ item: number; judgement: Judgement }>;
+}
+
+/** The unskipped item of (lo, hi) closest to their middle; undefined when every one was skipped. */
+function probe(lo: number, hi: number, skipped: ReadonlySet<number>): number | undefined {
+  const middle = Math.floor((lo + hi) / 2);
+  for (let distance = 0; middle - distance > lo || middle + distance < hi; distance++) {
+    for (const item of [middle + distance, middle - distance]) {
+      if (item > lo && item < hi && !skipped.has(item)) return item;
+    }
+  }
+  return undefined;
+}
+
+export async function firstDiffering(n: number, judge: (item: number) => Promise<Judgement>): Promise<SearchResult> {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`a bisect needs at least one item after the reference, got ${n}`);
+  // Invariant: lo is the same as the reference (0 is the reference itself); hi differs, or is n + 1.
+  let lo = 0;
+  let hi = n + 1;
+  const skipped = new Set<number>();
+  const judged: SearchResult['judged'] = [];
+  for (let item = probe(lo, hi, skipped); item !== undefined; item = probe(lo, hi, skipped)) {
+    const judgement = await judge(item);
+    judged.push({ item, judgement });
+    if (judgement === 'same') lo = item;
+    else if (judgement === 'differs') hi = item;
+    else skipped.add(item);
+  }
+  // Every item strictly between lo and hi was skipped: the change came at one of them or at hi.
+  const open = [...skipped].filter((item) => item > lo && item < hi).sort((a, b) => a - b);
+  if (open.length === 0) return { first: hi <= n ? hi : undefined, candidates: hi <= n ? [hi] : [], judged };
+  return { first: undefined, candidates: hi <= n ? [...open, hi] : open, judged };
+}

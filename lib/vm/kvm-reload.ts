@@ -1,0 +1,43 @@
+// The guest-side script that swaps KVM's modules without a reboot (a session's reloadKvmModules). A
+// module in use cannot be unloaded, and the keeper (keeper.c) holds an idle VM open for the whole
+// boot: it is stopped first, by the pid it wrote, and started again once the new modules are in, so
+// the static keys it pins stay pinned (vm-on-this-machine.md). It runs in the chroot, where the host's
+// static busybox (a runner requirement) and the keeper are visible at their host paths.
+import { keeperPath } from '../paths';
+import { KEEPER_PID_FILE, shellQuote } from './guest-init';
+import { BUSYBOX } from './host-tools';
+
+/** Unloaded in this order (the vendor module first: it holds kvm); irqbypass and ccp stay. */
+const UNLOAD_ORDER = ['kvm_amd', 'kvm_intel', 'kvm'];
+
+/** The script that loads `dir`'s kvm.ko and the CPU vendor's kvm-amd.ko or kvm-intel.ko in the guest. */
+export function reloadScript(dir: string): string {
+  const bb = shellQuote(BUSYBOX);
+  const module = (file: string): string => shellQuote(`${dir}/${file}`);
+  // Its messages (busybox's too) go to stdout, which the session hands back with the status.
+  return `exec 2>&1
+pidfile=${shellQuote(KEEPER_PID_FILE)}
+if [ -s "$pidfile" ]; then
+  pid=$(cat "$pidfile")
+  kill "$pid" 2> /dev/null
+  # Its files are closed (the VM gone) once it is a zombie or reaped.
+  while [ -e /proc/$pid ] && ! grep -q '^State:[[:space:]]*Z' /proc/$pid/status 2> /dev/null; do sleep 0.05; done
+  rm -f "$pidfile"
+fi
+for name in ${UNLOAD_ORDER.join(' ')}; do
+  [ -e /sys/module/$name/refcnt ] || continue
+  tries=0
+  # The last reference can take a moment to go after the VM's file is closed.
+  until ${bb} rmmod $name; do
+    tries=$((tries + 1))
+    [ $tries -lt 50 ] || { echo "kvm-xen: cannot unload $name (still in use?)"; exit 1; }
+    sleep 0.1
+  done
+done
+${bb} insmod ${module('kvm.ko')} || exit 1
+if grep -q '^flags.* svm' /proc/cpuinfo && [ -e ${module('kvm-amd.ko')} ]; then ${bb} insmod ${module('kvm-amd.ko')} || exit 1; fi
+if grep -q '^flags.* vmx' /proc/cpuinfo && [ -e ${module('kvm-intel.ko')} ]; then ${bb} insmod ${module('kvm-intel.ko')} || exit 1; fi
+[ -c /dev/kvm ] || { echo "kvm-xen: no /dev/kvm after loading the modules"; exit 1; }
+${shellQuote(keeperPath)} "$pidfile" < /dev/null > /dev/null 2>&1
+`;
+}
