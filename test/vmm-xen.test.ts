@@ -20,5 +20,5 @@ t.test('Xen CPUID leaves: KVM\'s hypervisor leaves go, Xen\'s signature, version
   t.equal(leaf(XEN_CPUID_BASE + 1)!.eax, 0x40011, 'version 4.17');
   t.same([leaf(XEN_CPUID_BASE + 2)!.eax, leaf(XEN_CPUID_BASE + 2)!.ebx], [1, 0x40000000], 'one hypercall page, through MSR 0x40000000');
   t.same([0, 1, 2].map((i) => leaf(XEN_CPUID_BASE + 3, i)?.flags), [1, 1, 1], 'the time leaf\'s subleaves, for KVM to fill');
-  t.same([leaf(XEN_CPUID_BASE + 4)!.eax, leaf(XEN_CPUID_BASE + 4)!.ebx], [1 << 3, 3], 'HVM leaf: the vCPU id is present, and is 3');
+  t.same([leaf(XEN_CPUID_BASE + 4)!.eax, leaf(XEN_CPUID_BASE + 4)!.ebx], [(1 << 3) | (1 << 6), 3], 'HVM leaf: the vCPU id is present (3), per-vCPU upcall vectors are offered');
 });

@@ -15,6 +15,8 @@ const HYPERVISOR_LEAVES = { first: 0x40000000, last: 0x4fffffff } as const;
 const SIGNIFICANT_INDEX = 1;
 /** Leaf base+4 EAX: the vCPU id is in EBX (so the guest need not assume it equals the CPU number). */
 const HVM_VCPU_ID_PRESENT = 1 << 3;
+/** Leaf base+4 EAX: HVMOP_set_evtchn_upcall_vector works (a per-vCPU vector through the LAPIC). */
+const HVM_UPCALL_VECTOR = 1 << 6;
 
 export interface XenCpuidOptions {
   /** Xen's version as major << 16 | minor. */
@@ -35,7 +37,7 @@ export function withXenLeaves(entries: readonly CpuidEntry[], vcpuId: number, op
     leaf(2, { eax: 1, ebx: options.hypercallMsr }),
     // Time: subleaf 0 says TSC mode default; KVM fills subleaves 1 and 2 (the TSC's scale) itself.
     ...[0, 1, 2].map((index) => leaf(3, { index, flags: SIGNIFICANT_INDEX })),
-    leaf(4, { eax: HVM_VCPU_ID_PRESENT, ebx: vcpuId }),
+    leaf(4, { eax: HVM_VCPU_ID_PRESENT | HVM_UPCALL_VECTOR, ebx: vcpuId }),
   ];
   return [...entries.filter((entry) => entry.function < HYPERVISOR_LEAVES.first || entry.function > HYPERVISOR_LEAVES.last), ...xen];
 }

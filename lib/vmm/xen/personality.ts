@@ -24,6 +24,8 @@ export interface XenVcpuPlaces {
   /** The vcpu_info the vCPU registered (before that, it is its slot in shared_info). */
   vcpuInfo?: number;
   runstate?: number | undefined;
+  /** HVMOP_set_evtchn_upcall_vector's vector for this vCPU. */
+  upcallVector?: number;
   timeInfo?: number | undefined;
 }
 
@@ -183,7 +185,17 @@ export class XenPersonality {
     return 0;
   }
 
-  private hvmOp(op: number, arg: bigint, memory: GuestVirtual): Answer {
+  private async hvmOp(op: number, arg: bigint, memory: GuestVirtual): Promise<Answer> {
+    if (op === hvmOps.set_evtchn_upcall_vector) {
+      // struct xen_hvm_evtchn_upcall_vector { u32 vcpu; u8 vector; }: delivered through that vCPU's LAPIC.
+      const target = memory.read32(arg);
+      const vector = memory.read(arg + 4n, 1)[0]!;
+      if (target >= this.host.cpus) return fail('ENOENT');
+      if (vector < 0x10) return fail('EINVAL');
+      await this.host.onVcpu(target, (vcpu) => new XenVcpu(vcpu).set('UPCALL_VECTOR', vector));
+      (this.places[target] ??= {}).upcallVector = vector;
+      return 0;
+    }
     if (op !== hvmOps.set_param && op !== hvmOps.get_param) return fail('ENOSYS');
     // struct xen_hvm_param { u16 domid; u32 index (at 4); u64 value (at 8); }
     const index = memory.read32(arg + 4n);
