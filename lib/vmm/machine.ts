@@ -302,7 +302,7 @@ export class LinuxMachine implements Disposable {
         // SIPI) wakes it: KVM asks for the run to be repeated, as QEMU and kvmtool do.
         if (error instanceof KvmError && error.code === 'EAGAIN') continue;
         this.end({ reason: 'failed', message: `vCPU ${vcpu.id}: ${(error as Error).message}` });
-        return;
+        break; // to the work left queued below
       }
       try {
         // Only a hypercall or the hook may wait; the I/O path stays synchronous.
