@@ -81,7 +81,7 @@ t.test('xen_shinfo_test without the parameter: no store goes through the emulato
   const run = await runCli(['test', '--vm', '--timeout', '600', 'xen_shinfo_test']);
   t.ok(run.status === 0 || run.status === 1, `the suite ran (status ${run.status}; stderr: ${run.stderr.trim().slice(-300)})`);
   const stores = STORES.exec(run.stdout);
-  t.ok(stores, `the store count line: ${stores?.[0]}`);
+  if (!t.ok(stores, `the store count line: ${stores?.[0]}`)) t.comment(run.stdout);
   t.equal(stores?.[1], 'off', "stock: KVM's force_emulation_prefix is 0");
   t.equal(stores?.[2], '0', 'no store emulated');
   t.ok(Number(stores?.[3]) > 0, `the handler stored ${stores?.[3]} times`);

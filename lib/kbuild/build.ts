@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { cacheDir } from '../cache';
-import { DEFAULT_KERNEL, debianKernel, debianKernelSpec, KVM_MODULES } from '../debian/kernel';
+import { DEFAULT_KERNEL, debianKernel, debianKernelSpec, type DebianKernel, KVM_MODULES } from '../debian/kernel';
 import { runProgram } from '../process';
 import type { OnProgress } from '../progress';
 import { headersTree } from './headers';
@@ -59,11 +59,19 @@ interface BuildTarget {
   cacheName: string;
 }
 
-async function debianTarget(spec: string, onProgress: OnProgress | undefined): Promise<BuildTarget> {
+/**
+ * The Debian kernel `spec` (debian, debian:VERSION) names, once its toolchain is known to be there:
+ * what every build against Debian's headers starts with. `refusal` says what else was expected.
+ */
+export async function debianKernelToBuildFor(spec: string, refusal: string, onProgress: OnProgress | undefined): Promise<DebianKernel> {
   const debian = debianKernelSpec(spec);
-  if (!debian) throw new BuildError(`build-kvm builds for Debian kernels (debian, debian:VERSION) or --tree TREE, not ${spec}`);
+  if (!debian) throw new BuildError(`${refusal}, not ${spec}`);
   await ensureKbuildTools(onProgress);
-  const kernel = await debianKernel(debian.version, onProgress);
+  return debianKernel(debian.version, onProgress);
+}
+
+async function debianTarget(spec: string, onProgress: OnProgress | undefined): Promise<BuildTarget> {
+  const kernel = await debianKernelToBuildFor(spec, 'build-kvm builds for Debian kernels (debian, debian:VERSION) or --tree TREE', onProgress);
   return {
     description: kernel.description,
     sources: await debianKvmSources(kernel.version, onProgress),

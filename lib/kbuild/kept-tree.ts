@@ -7,14 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { cacheDir } from '../cache';
-import type { DebianKernel } from '../debian/kernel';
+import { DEFAULT_KERNEL, type DebianKernel } from '../debian/kernel';
 import { ownerAlive, ownerRecord } from '../process';
 import type { OnProgress } from '../progress';
-import { installModules, makeModules } from './build';
+import { debianKernelToBuildFor, installModules, makeModules } from './build';
 import { headersTree } from './headers';
 import { BuildError, checkPatchFiles, debianKvmSources, preparedSources } from './kvm-source';
-import { ensureKbuildTools } from './toolchain';
-import { DEFAULT_KERNEL, debianKernel, debianKernelSpec } from '../debian/kernel';
 
 /** Trees per kernel ABI: as many watchers of one kernel can build at once. */
 const SLOTS = 4;
@@ -75,11 +73,7 @@ export class KvmBuildTree {
 
   /** A tree for `kernel` (debian, debian:VERSION) held by this process until close(). */
   static async open(options: { kernel?: string; onProgress?: OnProgress } = {}): Promise<KvmBuildTree> {
-    const spec = options.kernel ?? DEFAULT_KERNEL;
-    const debian = debianKernelSpec(spec);
-    if (!debian) throw new BuildError(`a watch builds for Debian kernels (debian, debian:VERSION), not ${spec}`);
-    await ensureKbuildTools(options.onProgress);
-    const kernel = await debianKernel(debian.version, options.onProgress);
+    const kernel = await debianKernelToBuildFor(options.kernel ?? DEFAULT_KERNEL, 'a watch builds for Debian kernels (debian, debian:VERSION)', options.onProgress);
     const headers = await headersTree(kernel.abi, options.onProgress);
     const parent = cacheDir('kbuild');
     for (let slot = 0; slot < SLOTS; slot++) {

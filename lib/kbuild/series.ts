@@ -7,12 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { cacheDir, cachedDirectory } from '../cache';
-import { DEFAULT_KERNEL, KERNEL_SOURCE, debianKernel, debianKernelSpec, type DebianKernel } from '../debian/kernel';
+import { DEFAULT_KERNEL, KERNEL_SOURCE, type DebianKernel } from '../debian/kernel';
 import type { OnProgress } from '../progress';
-import { complete, installModules, makeModules, patchesKey, type BuiltModules } from './build';
+import { complete, debianKernelToBuildFor, installModules, makeModules, patchesKey, type BuiltModules } from './build';
 import { headersTree } from './headers';
-import { applyPatch, BuildError, checkPatchFiles, debianKvmSources, preparedSources } from './kvm-source';
-import { ensureKbuildTools } from './toolchain';
+import { applyPatch, checkPatchFiles, debianKvmSources, preparedSources } from './kvm-source';
 
 export interface SeriesOptions {
   /** debian (default) or debian:VERSION. */
@@ -36,12 +35,8 @@ export class PatchSeriesBuilder implements Disposable {
 
   /** Checks the toolchain and the patch files and finds the kernel; builds nothing yet. */
   static async open(options: SeriesOptions): Promise<PatchSeriesBuilder> {
-    const spec = options.kernel ?? DEFAULT_KERNEL;
-    const debian = debianKernelSpec(spec);
-    if (!debian) throw new BuildError(`patch series are built for Debian kernels (debian, debian:VERSION), not ${spec}`);
     checkPatchFiles(options.patches);
-    await ensureKbuildTools(options.onProgress);
-    const kernel = await debianKernel(debian.version, options.onProgress);
+    const kernel = await debianKernelToBuildFor(options.kernel ?? DEFAULT_KERNEL, 'patch series are built for Debian kernels (debian, debian:VERSION)', options.onProgress);
     return new PatchSeriesBuilder(kernel, [...options.patches], options.onProgress);
   }
 
