@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 
 import { VmError, vmExitStatus } from '../../lib/vm';
-import { bootCommand } from '../../lib/vmm';
+import { bootCommand, type BootResult } from '../../lib/vmm';
 import type { MigrationReport } from '../../lib/vmm/migrate';
 import { reportVmResult } from '../progress';
 import type { Command } from './command';
@@ -59,6 +59,12 @@ export function describeMigration(report: MigrationReport): string {
     + (gaps.length > 0 ? `; MSRs not carried: ${gaps.join(' ')}` : '');
 }
 
+/** `--verbose --xen`'s line: which hypercalls left KVM for this VMM, and how often. */
+export function describeXenHypercalls(counts: NonNullable<BootResult['xenHypercalls']>): string {
+  const list = (table: Record<string, number>): string => Object.entries(table).sort(([, a], [, b]) => b - a).map(([call, times]) => `${call} x${times}`).join(', ') || 'none';
+  return `kvm-xen boot: Xen hypercalls passed up to the VMM: ${list(counts.passedUp)}; refused: ${list(counts.refused)}`;
+}
+
 export const boot: Command = {
   summary: 'boot a kernel in kvm-xen\'s own VMM on /dev/kvm and run a command inside it',
   usage,
@@ -106,6 +112,7 @@ export const boot: Command = {
     });
     // Our stdin would keep the process alive after the guest is gone.
     if (values.stdin) process.stdin.destroy();
+    if (values.verbose && result.xenHypercalls) process.stderr.write(`${describeXenHypercalls(result.xenHypercalls)}\n`);
     return reportVmResult(result, 'boot');
   },
 };

@@ -51,6 +51,8 @@ export interface BootResult extends VmResult {
   end: MachineEnd | undefined;
   /** The migration's measurements, if the guest was migrated. */
   migration?: MigrationReport;
+  /** With `xen`: the hypercalls KVM passed up to the VMM and those it refused, "name op" → times. */
+  xenHypercalls?: { passedUp: Record<string, number>; refused: Record<string, number> };
 }
 
 const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
@@ -155,6 +157,9 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
       bootMs: watcher.startedAt === undefined ? undefined : watcher.startedAt - started,
       end,
       ...(migration === undefined ? {} : { migration }),
+      ...(machine.xen === undefined ? {} : {
+        xenHypercalls: { passedUp: Object.fromEntries(machine.xen.calls), refused: Object.fromEntries(machine.xen.refused) },
+      }),
     };
   } finally {
     machine.close();

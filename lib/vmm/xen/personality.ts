@@ -35,7 +35,7 @@ export interface XenPersonalityState {
   hypercallMsr: number;
   /** The shared_info page's frame, once the guest placed it. */
   sharedInfoGfn: number | undefined;
-  /** HVM_PARAM_CALLBACK_IRQ's vector (0: none yet). */
+  /** HVM_PARAM_CALLBACK_IRQ's vector (0: none, or a via that is not a vector). */
   callbackVector: number;
   vcpus: XenVcpuPlaces[];
   ports: PortBinding[];
@@ -71,6 +71,8 @@ export class XenPersonality {
   readonly events: EventChannels;
   /** Hypercalls answered with an error, "name op" → times: what the guest asked that we do not offer. */
   readonly refused = new Map<string, number>();
+  /** Every hypercall KVM passed up, "name op" → times: what reaches this VMM rather than staying in KVM. */
+  readonly calls = new Map<string, number>();
   private readonly version: number;
   private readonly hypercallMsr: number;
   private sharedInfoGfn: number | undefined;
@@ -122,10 +124,9 @@ export class XenPersonality {
       if (!(error instanceof PageFault)) throw error;
       answer = fail('EFAULT');
     }
-    if (answer < 0) {
-      const key = `${nameOf(hypercalls, Number(exit.input))} ${exit.params[0]}`;
-      this.refused.set(key, (this.refused.get(key) ?? 0) + 1);
-    }
+    const key = `${nameOf(hypercalls, Number(exit.input))} ${exit.params[0]}`;
+    count(this.calls, key);
+    if (answer < 0) count(this.refused, key);
     exit.setResult(BigInt.asUintN(64, BigInt(answer)));
   }
 
@@ -210,9 +211,14 @@ export class XenPersonality {
     if (index !== hvmParams.callback_irq) return fail('EPERM');
     const value = memory.read64(arg + 8n);
     const type = Number(value >> 56n);
-    // Only a vector callback is offered (no GSI or PCI INTx: there is no platform device).
-    if (value !== 0n && type !== callbackTypes.vector) return fail('EINVAL');
-    const vector = Number(value & 0xffn);
+    // A vector callback is offered; a GSI or PCI INTx one only once vCPU 0 has its own upcall vector:
+    // Linux then sets GSI 1 "to trick the toolstack" (xen_set_upcall_vector), and Xen delivers to
+    // a vCPU with an upcall vector through it, never through the via. With no platform device, a via
+    // that would really be raised cannot be offered.
+    const viaUnused = type !== callbackTypes.vector && this.places[0]?.upcallVector !== undefined;
+    if (value !== 0n && type !== callbackTypes.vector && !viaUnused) return fail('EINVAL');
+    // The global vector: none unless the via is one (KVM would otherwise inject the GSI's number).
+    const vector = type === callbackTypes.vector ? Number(value & 0xffn) : 0;
     this.xen.set('UPCALL_VECTOR', vector);
     this.callbackVector = vector;
     this.params.set(index, value);
@@ -323,6 +329,10 @@ export class XenPersonality {
       default: return fail('ENOSYS');
     }
   }
+}
+
+function count(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
 }
 
 function nameOf(table: Readonly<Record<string, number>>, value: number): string {
