@@ -119,6 +119,7 @@ async function vmmBootFigures(quick: boolean): Promise<Figure[]> {
   return [
     baseline('Linux boot in the VM, QEMU -accel kvm', vmm.qemuMs / 1000, 's'),
     figure('Linux boot in the VM, lib/vmm', vmm.vmmMs / 1000, 's', vmm.ratio, 'QEMU', { on: 'ratio', compare: '<=', target: 1.0 }),
+    figure('Linux boot in the VM, lib/vmm --xen', vmm.xenMs / 1000, 's', vmm.xenRatio, 'lib/vmm'),
   ];
 }
 

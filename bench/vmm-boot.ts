@@ -1,7 +1,8 @@
 // Benchmark: lib/vmm booting Debian's kernel with the busybox initramfs of `kvm-xen boot` to a command
 // (`true`) and back, against QEMU with -accel kvm booting the same kernel, initramfs and command line,
 // both inside the runner's VM (nested KVM; this host's own /dev/kvm does not boot a kernel). The ratio is
-// taken within each round and the median reported; goal at most 1.0x of QEMU. Run on the host: it
+// taken within each round and the median reported; goal at most 1.0x of QEMU. Each round also boots the
+// same kernel as a Xen HVM guest (`--xen`), reported as a ratio of the plain lib/vmm boot. Run on the host: it
 // starts the runner VM and runs itself inside with --inside.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -25,6 +26,11 @@ export interface VmmBootBench {
   ratio: number;
   /** The VMM's own part: from creating the machine to the command's start. */
   vmmBootMs: number;
+  /** The same boot as a Xen HVM guest (`kvm-xen boot --xen`, one vCPU like the others). */
+  xenMs: number;
+  /** The median over the rounds of the Xen boot's time divided by the plain lib/vmm boot's. */
+  xenRatio: number;
+  xenBootMs: number;
 }
 
 function timedQemu(args: string[]): Promise<number> {
@@ -54,15 +60,24 @@ async function inside(rounds: number, bzImage: string): Promise<Omit<VmmBootBenc
     const qemuTimes: number[] = [];
     const vmmTimes: number[] = [];
     const vmmBoots: number[] = [];
+    const xenTimes: number[] = [];
+    const xenBoots: number[] = [];
+    const timedVmm = async (xen: boolean, times: number[], boots: number[]): Promise<void> => {
+      const started = process.hrtime.bigint();
+      const result = await bootCommand({ kernel: bzImage, command: ['true'], memoryMb: 512, xen, output: { write: () => true } });
+      if (result.status !== 0) throw new Error(`kvm-xen boot${xen ? ' --xen' : ''}: ${result.message}`);
+      times.push(Number(process.hrtime.bigint() - started) / 1e6);
+      boots.push(result.bootMs ?? 0);
+    };
     for (let round = 0; round < rounds; round++) {
       qemuTimes.push(await timedQemu(qemu));
-      const started = process.hrtime.bigint();
-      const result = await bootCommand({ kernel: bzImage, command: ['true'], memoryMb: 512, output: { write: () => true } });
-      if (result.status !== 0) throw new Error(`kvm-xen boot: ${result.message}`);
-      vmmTimes.push(Number(process.hrtime.bigint() - started) / 1e6);
-      vmmBoots.push(result.bootMs ?? 0);
+      await timedVmm(false, vmmTimes, vmmBoots);
+      await timedVmm(true, xenTimes, xenBoots);
     }
-    return { rounds, qemuMs: median(qemuTimes), vmmMs: median(vmmTimes), ratio: medianRatio(vmmTimes, qemuTimes), vmmBootMs: median(vmmBoots) };
+    return {
+      rounds, qemuMs: median(qemuTimes), vmmMs: median(vmmTimes), ratio: medianRatio(vmmTimes, qemuTimes), vmmBootMs: median(vmmBoots),
+      xenMs: median(xenTimes), xenRatio: medianRatio(xenTimes, vmmTimes), xenBootMs: median(xenBoots),
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -86,6 +101,7 @@ export function formatVmmBoot(b: VmmBootBench): string {
     `Linux boot to a command and back inside the runner's VM (nested KVM), ${b.kernel}, median of ${b.rounds}:`,
     `  QEMU -accel kvm (SeaBIOS)       ${b.qemuMs.toFixed(0).padStart(7)} ms`,
     `  lib/vmm (kvm-xen boot)          ${b.vmmMs.toFixed(0).padStart(7)} ms   ${b.ratio.toFixed(2)}x of QEMU (goal <= 1.0x); boot to the command ${b.vmmBootMs.toFixed(0)} ms`,
+    `  lib/vmm as Xen HVM (--xen)      ${b.xenMs.toFixed(0).padStart(7)} ms   ${b.xenRatio.toFixed(2)}x of lib/vmm; boot to the command ${b.xenBootMs.toFixed(0)} ms`,
   ].join('\n');
 }
 

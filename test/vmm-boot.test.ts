@@ -4,22 +4,8 @@
 import t from 'tap';
 
 import { resolveKernel } from '../lib/vm';
+import { cliCase as cli, parseCases } from './helpers/cases';
 import { runCli } from './helpers/vm';
-
-interface CaseRun {
-  status: number;
-  output: string;
-}
-
-/** A case's shell line: the CLI's output, then its status on a line of its own. */
-const cli = (name: string, line: string): string => `echo "=== ${name}"; ${line}; echo "=== ${name} status $?"`;
-
-function parseCases(stdout: string): Map<string, CaseRun> {
-  const runs = new Map<string, CaseRun>();
-  const pattern = /^=== (\S+)\n([\s\S]*?)^=== \1 status (\d+)$/gm;
-  for (const match of stdout.matchAll(pattern)) runs.set(match[1]!, { output: match[2]!, status: Number(match[3]) });
-  return runs;
-}
 
 t.test('kvm-xen boot in the runner VM: output and status come back, with 1 and 2 vCPUs', async (t) => {
   const kernel = await resolveKernel('debian');

@@ -16,7 +16,7 @@ import { LoadError } from './loader';
 import { LinuxMachine, type MachineEnd } from './machine';
 import { migrate, type MigrationReport } from './migrate';
 import { judgeBoot, type BootObservation } from './outcome';
-import { XenUnavailableError } from './xen/personality';
+import { XenUnavailableError, type XenOptions } from './xen/personality';
 
 export interface BootRequest {
   command: readonly string[];
@@ -35,7 +35,7 @@ export interface BootRequest {
   /** Where the kernel's console goes while it boots (default: kept for the report only). */
   console?: Sink;
   /** Present Xen HVM to the guest (lib/vmm/xen): its timer, IPIs and callback go over event channels. */
-  xen?: boolean;
+  xen?: boolean | XenOptions;
   /** Bytes for the command's stdin, typed into the console once it runs (default: stdin is /dev/null). */
   input?: AsyncIterable<Uint8Array> | Uint8Array;
   /** Live-migrate the running guest into a fresh VM this long after the command started (lib/vmm/migrate). */
@@ -95,7 +95,7 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
       ...(request.cpus === undefined ? {} : { cpus: request.cpus }),
       ...(request.memoryMb === undefined ? {} : { memoryMb: request.memoryMb }),
       onConsole: (bytes) => watcher.push(bytes),
-      ...(request.xen ? { xen: true } : {}),
+      ...(request.xen ? { xen: request.xen } : {}),
     });
   } catch (error) {
     if (error instanceof VmError) return failure(error, kernelSpec, started);

@@ -23,6 +23,8 @@ export interface XenCpuidOptions {
   version: number;
   /** The MSR the guest writes the hypercall page's address to. */
   hypercallMsr: number;
+  /** Offer HVMOP_set_evtchn_upcall_vector (per-vCPU upcall vectors). */
+  perVcpuUpcall: boolean;
 }
 
 /** `entries` without KVM's hypervisor leaves and with Xen's, for Xen vCPU `vcpuId`. */
@@ -37,7 +39,7 @@ export function withXenLeaves(entries: readonly CpuidEntry[], vcpuId: number, op
     leaf(2, { eax: 1, ebx: options.hypercallMsr }),
     // Time: subleaf 0 says TSC mode default; KVM fills subleaves 1 and 2 (the TSC's scale) itself.
     ...[0, 1, 2].map((index) => leaf(3, { index, flags: SIGNIFICANT_INDEX })),
-    leaf(4, { eax: HVM_VCPU_ID_PRESENT | HVM_UPCALL_VECTOR, ebx: vcpuId }),
+    leaf(4, { eax: HVM_VCPU_ID_PRESENT | (options.perVcpuUpcall ? HVM_UPCALL_VECTOR : 0), ebx: vcpuId }),
   ];
   return [...entries.filter((entry) => entry.function < HYPERVISOR_LEAVES.first || entry.function > HYPERVISOR_LEAVES.last), ...xen];
 }

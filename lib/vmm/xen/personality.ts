@@ -17,6 +17,12 @@ export interface XenOptions {
   version?: number;
   /** The hypercall-page MSR (default 0x40000000, as QEMU's). */
   hypercallMsr?: number;
+  /**
+   * Offer per-vCPU upcall vectors (HVMOP_set_evtchn_upcall_vector, CPUID leaf base+4 EAX bit 6; default
+   * true): a Linux guest then takes its events through each vCPU's LAPIC. false: it uses the global
+   * callback vector (HVM_PARAM_CALLBACK_IRQ), which KVM injects like an ExtINT.
+   */
+  perVcpuUpcall?: boolean;
 }
 
 /** Per vCPU: where the guest placed its areas (guest physical addresses). */
@@ -41,6 +47,8 @@ export interface XenPersonalityState {
   ports: PortBinding[];
   /** SCHEDOP_shutdown's reason, if the guest said it is going down (a panic says crash, 3). */
   shutdownReason: number | undefined;
+  /** The HVM params the guest set, [index, value]. */
+  params: Array<[number, bigint]>;
 }
 
 /** KVM lacks what the personality needs (the kernel's capability is named). */
@@ -75,6 +83,7 @@ export class XenPersonality {
   readonly calls = new Map<string, number>();
   private readonly version: number;
   private readonly hypercallMsr: number;
+  private readonly perVcpuUpcall: boolean;
   private sharedInfoGfn: number | undefined;
   private callbackVector = 0;
   private shutdownReason: number | undefined;
@@ -85,6 +94,7 @@ export class XenPersonality {
     for (const flag of NEEDED) if (!caps.has(flag)) throw new XenUnavailableError(flag);
     this.version = options.version ?? DEFAULT_VERSION;
     this.hypercallMsr = options.hypercallMsr ?? DEFAULT_MSR;
+    this.perVcpuUpcall = options.perVcpuUpcall ?? true;
     this.xen = new XenVm(host.vm);
     this.xen.configure({ msr: this.hypercallMsr, flags: ['INTERCEPT_HCALL', 'EVTCHN_SEND'] });
     this.xen.set('LONG_MODE', true);
@@ -104,14 +114,14 @@ export class XenPersonality {
 
   /** vCPU `id`'s CPUID: KVM's hypervisor leaves replaced by Xen's. */
   cpuid(entries: readonly CpuidEntry[], id: number): CpuidEntry[] {
-    return withXenLeaves(entries, id, { version: this.version, hypercallMsr: this.hypercallMsr });
+    return withXenLeaves(entries, id, { version: this.version, hypercallMsr: this.hypercallMsr, perVcpuUpcall: this.perVcpuUpcall });
   }
 
   get state(): XenPersonalityState {
     return {
       version: this.version, hypercallMsr: this.hypercallMsr, sharedInfoGfn: this.sharedInfoGfn, callbackVector: this.callbackVector,
       vcpus: Array.from({ length: this.host.cpus }, (_, id) => ({ ...this.places[id] })), ports: this.events.bindings,
-      shutdownReason: this.shutdownReason,
+      shutdownReason: this.shutdownReason, params: [...this.params],
     };
   }
 
@@ -187,7 +197,7 @@ export class XenPersonality {
   }
 
   private async hvmOp(op: number, arg: bigint, memory: GuestVirtual): Promise<Answer> {
-    if (op === hvmOps.set_evtchn_upcall_vector) {
+    if (op === hvmOps.set_evtchn_upcall_vector && this.perVcpuUpcall) {
       // struct xen_hvm_evtchn_upcall_vector { u32 vcpu; u8 vector; }: delivered through that vCPU's LAPIC.
       const target = memory.read32(arg);
       const vector = memory.read(arg + 4n, 1)[0]!;
