@@ -86,13 +86,14 @@ async function inside(rounds: number, bzImage: string): Promise<Omit<VmmBootBenc
 export async function benchVmmBoot(rounds = 3): Promise<VmmBootBench> {
   const kernel = await resolveKernel('debian');
   let stdout = '';
+  let stderr = '';
   const result = await runInVm({
     command: [process.execPath, path.join(projectRoot, 'dist', 'bench', 'vmm-boot.js'), '--inside', String(rounds), kernel.bzImage],
     cwd: projectRoot, smp: 2, timeoutMs: 60 * 60 * 1000,
     output: { write: (chunk) => { stdout += chunk.toString(); return true; } },
-    errorOutput: { write: () => true },
+    errorOutput: { write: (chunk) => { stderr += chunk.toString(); return true; } },
   });
-  if (result.status !== 0) throw new Error(`the benchmark in the VM failed (${result.status}): ${result.message || stdout.trim().split('\n').pop()}`);
+  if (result.status !== 0) throw new Error(`the benchmark in the VM failed (${result.status}): ${result.message || stderr.trim().split('\n').slice(-3).join(' | ') || stdout.trim().split('\n').pop()}`);
   return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as Omit<VmmBootBench, 'kernel'>), kernel: kernel.description };
 }
 
