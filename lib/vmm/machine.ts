@@ -134,10 +134,7 @@ export class LinuxMachine implements Disposable {
    * A machine shaped like `source` — its memory size, vCPUs with their CPUID, the same console and exit
    * hooks — with nothing loaded: the destination of a migration (lib/vmm/migrate), in a new KVM VM.
    * A Xen machine's copy gets its own personality (KVM_XEN_HVM_CONFIG, each vCPU's Xen vCPU id) from
-   * the same options.
-   * TODO(issue 12 item 3): the Xen state (the personality's `state`, and KVM's: shared_info, each
-   * vCPU's vcpu_info / runstate / timer, event channels) is not carried yet, so migrate() refuses a
-   * Xen machine.
+   * the same options; the guest's Xen state comes with XenPersonality.restore (migrate() does it).
    */
   static createLike(source: LinuxMachine): LinuxMachine {
     const cpuid = source.vcpuList.map((vcpu) => vcpu.cpuid);

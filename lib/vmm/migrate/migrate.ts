@@ -1,7 +1,8 @@
 // Live migration of a running LinuxMachine into a fresh one in the same process: a new KVM VM with its
 // own memory, irqchip, PIT and vCPUs (LinuxMachine.createLike), RAM pre-copied with dirty-page logging
 // while the guest runs, then a short stop: the last dirty pages, every vCPU's state, the irqchip, PIT,
-// kvmclock and the UART, and the guest goes on in the destination while the source is closed.
+// kvmclock and the UART, a Xen guest's Xen state (the personality's and KVM's), and the guest goes on in
+// the destination while the source is closed.
 import { LinuxMachine, RAM_SLOT } from '../machine';
 import { savePlatform, restorePlatform } from './platform-state';
 import { Precopy, type PrecopyLimits, type PrecopyRound } from './precopy';
@@ -37,8 +38,6 @@ export interface Migration {
 export async function migrate(source: LinuxMachine, options: MigrateOptions = {}): Promise<Migration> {
   if (!(source instanceof LinuxMachine)) throw new TypeError('source must be a LinuxMachine');
   if (source.ended) throw new Error('the source machine has ended');
-  // TODO(issue 12 item 3): carry the Xen state (the personality's and KVM's) to the destination.
-  if (source.xen) throw new Error('migrating a Xen HVM guest is not supported yet: its Xen state is not carried');
   const started = performance.now();
   const destination = LinuxMachine.createLike(source);
   let paused: number | undefined;
@@ -59,10 +58,13 @@ export async function migrate(source: LinuxMachine, options: MigrateOptions = {}
     const states: VcpuState[] = [];
     for (const vcpu of source.vcpus) states.push(await saveVcpuState(vcpu, msrIndices, msrGaps));
     const platform = savePlatform(source);
+    const xen = source.xen?.save();
     const restoredAt = performance.now();
 
     states.forEach((state, i) => restoreVcpuState(destination.vcpus[i]!, state, msrGaps));
     restorePlatform(destination, platform);
+    // After the kvmclock: the Xen timers' deadlines are in its time.
+    if (xen) destination.xen!.restore(xen);
     void destination.start();
     const resumed = performance.now();
     source.handOver(destination);

@@ -25,6 +25,13 @@ export class EventChannels {
     return [...this.bound.values()].sort((a, b) => a.port - b.port);
   }
 
+  /** Takes over a migrated guest's bindings (KVM's side of them comes back with lib/xen's restoreXenState). */
+  adopt(bindings: readonly PortBinding[]): void {
+    this.bound.clear();
+    for (const binding of bindings) this.bound.set(binding.port, { ...binding });
+    this.next = 1;
+  }
+
   /** The port of vCPU `vcpu`'s VIRQ_TIMER, if bound. */
   timerPort(vcpu: number): number | undefined {
     return this.bindings.find((b) => b.kind === 'virq' && b.virq === virqs.timer && b.vcpu === vcpu)?.port;

@@ -4,8 +4,9 @@
 // what a Linux HVM guest asks at boot. Everything it set up is in `state`, one object, for saving.
 import { type CpuidEntry, type Vcpu, XEN_EVTCHN_PRIORITY_2LEVEL, type XenHvmCaps, type XenHypercallExit } from '../../kvm';
 import {
-  callbackTypes, evtchnOps, hvmOps, hvmParams, HVM_NR_PARAMS, hypercalls, mapSpaces, memoryOps, schedOps, SharedInfoView,
-  VCPU_INFO_SIZE, vcpuOps, vmAssist, XEN_INVALID_GPA, XenVcpu, XenVm, xenErrno, xenFeatures, xenVersionOps,
+  callbackTypes, evtchnOps, hvmOps, hvmParams, HVM_NR_PARAMS, hypercalls, mapSpaces, memoryOps, restoreXenState, saveXenState,
+  schedOps, SharedInfoView, VCPU_INFO_SIZE, vcpuOps, vmAssist, XEN_INVALID_GPA, XenVcpu, XenVm, xenErrno, xenFeatures,
+  xenVersionOps, type XenVmState,
 } from '../../xen';
 import { withXenLeaves } from './cpuid';
 import { EventChannels, type Answer, type PortBinding } from './event-channels';
@@ -49,6 +50,12 @@ export interface XenPersonalityState {
   shutdownReason: number | undefined;
   /** The HVM params the guest set, [index, value]. */
   params: Array<[number, bigint]>;
+}
+
+/** A paused Xen machine's whole Xen state: the personality's and KVM's (lib/xen saveXenState). */
+export interface XenSavedState {
+  personality: XenPersonalityState;
+  kvm: XenVmState;
 }
 
 /** KVM lacks what the personality needs (the kernel's capability is named). */
@@ -123,6 +130,35 @@ export class XenPersonality {
       vcpus: Array.from({ length: this.host.cpus }, (_, id) => ({ ...this.places[id] })), ports: this.events.bindings,
       shutdownReason: this.shutdownReason, params: [...this.params],
     };
+  }
+
+  /** The Xen state of the paused machine, for the destination of a migration (lib/vmm/migrate). */
+  save(): XenSavedState {
+    return { personality: this.state, kvm: saveXenState(this.xen, this.xenVcpus(), this.caps) };
+  }
+
+  /**
+   * Takes over a migrated guest's Xen state before this machine's vCPUs first run, its memory, vCPU
+   * registers and kvmclock restored already (a timer's deadline is in kvmclock time).
+   */
+  restore(saved: XenSavedState): void {
+    const { personality } = saved;
+    if (personality.version !== this.version || personality.hypercallMsr !== this.hypercallMsr || personality.vcpus.length !== this.host.cpus) {
+      throw new Error('the saved Xen state is of a differently configured machine (Xen version, hypercall MSR or vCPUs)');
+    }
+    this.sharedInfoGfn = personality.sharedInfoGfn;
+    this.callbackVector = personality.callbackVector;
+    this.shutdownReason = personality.shutdownReason;
+    this.places.length = 0;
+    personality.vcpus.forEach((places, id) => { this.places[id] = { ...places }; });
+    this.params.clear();
+    for (const [index, value] of personality.params) this.params.set(index, value);
+    this.events.adopt(personality.ports);
+    restoreXenState(this.xen, this.xenVcpus(), saved.kvm);
+  }
+
+  private xenVcpus(): XenVcpu[] {
+    return Array.from({ length: this.host.cpus }, (_, id) => new XenVcpu(this.host.vcpu(id)));
   }
 
   /** Answers a hypercall KVM passed up; the vCPU runs on with the result in RAX. */
