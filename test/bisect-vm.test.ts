@@ -5,24 +5,25 @@
 // module sets built or cached; --run then judges the broken modules "bad" for git bisect run, and a
 // missing kernel "cannot judge".
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import t from 'tap';
 
+import { cacheDir } from '../lib/cache';
 import { PatchSeriesBuilder } from '../lib/kbuild';
 import { projectRoot } from '../lib/paths';
-import { runCli } from './helpers/vm';
+import { runCli, startCli } from './helpers/vm';
 
 const STAGE = 'xen_shinfo_test: stage 5 TEST_RUNSTATE_DATA';
 const series = ['0001', '0002', '0003', '0004'].map((n) => path.join(projectRoot, 'test', 'data', 'patch-series', `${n}.patch`));
 
-/** The series' work trees in the temporary directory (PatchSeriesBuilder's). */
-const workTrees = (): string[] => fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('kvm-xen-series-'));
+/** The kept build trees `pid` holds (their lock files record the owner's pid first). */
+const treesHeldBy = (pid: number): string[] => fs.readdirSync(cacheDir('kbuild')).filter((name) => name.endsWith('.lock'))
+  .filter((name) => { try { return fs.readFileSync(path.join(cacheDir('kbuild'), name), 'utf8').startsWith(`${pid} `); } catch { return false; } });
 
 t.test('bisect over four patches names the third and the check it broke', async (t) => {
-  const before = workTrees();
-  const run = await runCli(['bisect', '--patches', ...series, '--stage', 'TEST_RUNSTATE_DATA', '--timeout', '900', '--', 'xen_shinfo_test']);
+  const bisect = startCli(['bisect', '--patches', ...series, '--stage', 'TEST_RUNSTATE_DATA', '--timeout', '900', '--', 'xen_shinfo_test']);
+  const run = await bisect.done;
   t.comment(`bisect wall time: ${(run.ms / 1000).toFixed(1)} s`);
   t.comment(run.stdout.trim());
   t.equal(run.status, 0, `found (stderr: ${run.stderr.slice(-2000)})`);
@@ -35,7 +36,7 @@ t.test('bisect over four patches names the third and the check it broke', async 
   t.ok(cost, 'says what it cost');
   t.equal(Number(cost?.[1]), 3, 'three boots: unpatched, patches 1-2, patches 1-3');
   t.equal(Number(cost?.[2]) + Number(cost?.[3]), 3, 'three module sets, built or from the cache');
-  t.same(workTrees().filter((name) => !before.includes(name)), [], 'the work tree is gone with the bisect');
+  t.same(treesHeldBy(bisect.child.pid!), [], 'no kept build tree is left held by the bisect');
 });
 
 t.test('bisect --run: exit statuses git bisect run understands', async (t) => {
