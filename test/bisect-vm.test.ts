@@ -3,7 +3,8 @@
 // are timing-sensitive under TCG on a loaded host, so the suite's overall verdict can flake), must
 // name patch 3 and the stage, in three boots (the unpatched modules, then prefixes 2 and 3) and three
 // module sets built or cached; --run then judges the broken modules "bad" for git bisect run, and a
-// missing kernel "cannot judge".
+// missing kernel "cannot judge". --good/--bad walks two real Debian kernels (6.12.115 and 6.12.117),
+// each booted with its own modules; the stage is the same in both, so nothing is found (exit 1).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -60,4 +61,17 @@ t.test('bisect --good/--bad refuses a version the package source does not offer,
   const missing = await runCli(['bisect', '--good', 'debian:6.12.1', '--bad', 'debian:6.12.117', '--', 'xen_shinfo_test']);
   t.equal(missing.status, 66, `no such kernel (stderr: ${missing.stderr})`);
   t.match(missing.stderr, /--good 6\.12\.1: the package source offers no such Debian kernel; it offers .*6\.12\.117/);
+});
+
+t.test('bisect --good/--bad boots each Debian kernel it walks and compares their verdicts', async (t) => {
+  const run = await runCli(['bisect', '--good', 'debian:6.12.115', '--bad', 'debian:6.12.117', '--stage', 'TEST_RUNSTATE_DATA', '--timeout', '900', '--', 'xen_shinfo_test']);
+  t.comment(`bisect wall time: ${(run.ms / 1000).toFixed(1)} s`);
+  t.comment(run.stdout.trim());
+  const said = run.stderr.split('\n').filter((line) => line.startsWith('kvm-xen bisect:')).join('\n');
+  t.comment(said);
+  t.equal(run.status, 1, `no kernel changes the stage's verdict (stderr: ${run.stderr.slice(-2000)})`);
+  t.match(said, 'kvm-xen bisect: 2 kernels from 6.12.115 to 6.12.117: 6.12.115 6.12.117');
+  t.match(said, `reference verdict of ${STAGE}: pass (ran Debian 6.12.115+deb12-amd64`, 'the good kernel booted, the stage passed');
+  t.match(said, `debian:6.12.117: ${STAGE} pass -> same (ran Debian 6.12.117+deb12-amd64`, 'then the bad one, judged alike');
+  t.match(run.stdout, new RegExp(`nothing changes the verdict of ${STAGE} from pass \\(2 boot\\(s\\), no builds, [\\d.]+ s\\)`));
 });

@@ -97,7 +97,7 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
  * One boot of the suite, judged. `stage` as the user wrote it is resolved against this run's rows
  * when `resolve` (the reference run, or --run); otherwise it is the reference's exact row.
  */
-async function judgedRun(vm: VmOptions, testArgs: readonly string[], stage: string | undefined, resolve: boolean): Promise<{ verdict: RunVerdict; stage: string | undefined }> {
+async function judgedRun(vm: VmOptions, testArgs: readonly string[], stage: string | undefined, resolve: boolean): Promise<{ verdict: RunVerdict; stage: string | undefined; kernel: string }> {
   let output = '';
   const result = await runSuiteInVm({ ...vm, onProgress: printProgress() }, testArgs, {
     output: { write: (chunk) => { output += chunk.toString(); return true; } },
@@ -106,7 +106,7 @@ async function judgedRun(vm: VmOptions, testArgs: readonly string[], stage: stri
   });
   const suite = { ...result, output };
   const whole = judgeRun(suite);
-  if (stage === undefined || !whole.judged) return { verdict: whole, stage };
+  if (stage === undefined || !whole.judged) return { verdict: whole, stage, kernel: result.kernel };
   let key = stage;
   if (resolve) {
     try {
@@ -115,7 +115,7 @@ async function judgedRun(vm: VmOptions, testArgs: readonly string[], stage: stri
       throw new UsageError((error as Error).message);
     }
   }
-  return { verdict: judgeRun(suite, key), stage: key };
+  return { verdict: judgeRun(suite, key), stage: key, kernel: result.kernel };
 }
 
 /** --run: one judgement for git bisect run. */
@@ -148,7 +148,7 @@ async function search(items: readonly Item[], request: BisectRequest, counts: ()
   const started = Date.now();
   let boots = 0;
   process.stderr.write(`kvm-xen bisect: reference: ${items[0]!.label}\n`);
-  const { verdict: reference, stage } = await judgedRun(await items[0]!.vm(), request.testArgs, request.stage, true);
+  const { verdict: reference, stage, kernel } = await judgedRun(await items[0]!.vm(), request.testArgs, request.stage, true);
   boots++;
   if (!reference.judged && reference.stop) throw new VmError(reference.stop, reference.reason);
   if (!reference.judged) {
@@ -156,17 +156,17 @@ async function search(items: readonly Item[], request: BisectRequest, counts: ()
     return 125;
   }
   const what = stage ?? 'the suite';
-  process.stderr.write(`kvm-xen bisect: reference verdict of ${what}: ${reference.verdict}\n`);
+  process.stderr.write(`kvm-xen bisect: reference verdict of ${what}: ${reference.verdict} (ran ${kernel})\n`);
   const verdicts = new Map<number, RunVerdict>();
   const result = await firstDiffering(items.length - 1, async (index): Promise<Judgement> => {
     process.stderr.write(`kvm-xen bisect: trying ${items[index]!.label}\n`);
-    const { verdict: run } = await judgedRun(await items[index]!.vm(), request.testArgs, stage, false);
+    const { verdict: run, kernel: ran } = await judgedRun(await items[index]!.vm(), request.testArgs, stage, false);
     boots++;
     // Every other item would end the same way: stepping around it would only spend boots.
     if (!run.judged && run.stop) throw new VmError(run.stop, run.reason);
     verdicts.set(index, run);
     const judgement: Judgement = !run.judged ? 'unjudged' : run.verdict === reference.verdict ? 'same' : 'differs';
-    process.stderr.write(`kvm-xen bisect: ${items[index]!.label}: ${run.judged ? `${what} ${run.verdict}` : `cannot judge (${run.reason})`} -> ${judgement}\n`);
+    process.stderr.write(`kvm-xen bisect: ${items[index]!.label}: ${run.judged ? `${what} ${run.verdict}` : `cannot judge (${run.reason})`} -> ${judgement} (ran ${ran})\n`);
     return judgement;
   });
   const cost = `${boots} boot(s), ${counts()}, ${seconds(Date.now() - started)}`;
