@@ -13,6 +13,7 @@
 // loop: the port's native IoctlLoop thread against C's main-thread loop, counted by the same shim.
 //
 //   node dist/bench/shinfo.js [ROUNDS]
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
 import { DEFAULT_KERNEL } from '../lib/debian/kernel';
@@ -95,6 +96,8 @@ export async function benchShinfo(rounds = 4): Promise<ShinfoBench> {
   if (!kernel.debianVersion) throw new Error('the default kernel should be a Debian one');
   const cTest = await upstreamShinfoTestForGuest(kernel.debianVersion);
   const counter = buildTool('evtchn_send_count.so');
+  // The port as the build leaves it: with its start-up pack fresh (selftests/lib/pack.ts).
+  execFileSync(process.execPath, [path.join(projectRoot, 'dist', 'selftests', 'lib', 'pack.js')], { stdio: 'inherit' });
   let output = '';
   const result = await runInVm({
     kernel: DEFAULT_KERNEL,
