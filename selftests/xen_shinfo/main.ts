@@ -6,7 +6,7 @@ import { finalCheckNames, stageNames } from './constants';
 import { finalChecks } from './final-checks';
 import { runStages, stageLabel } from './run';
 import { setUp, type ShinfoTest } from './setup';
-import { guestPutCounts } from '../../lib/guest';
+import { guestPutCounts } from '../../lib/guest/forced-emulation';
 
 /** What the upcall handler's stores did (upstream's vcpu_arch_put_guest), for the run's record and the tests. */
 function forcedEmulationNote(test: ShinfoTest): string {
