@@ -10,4 +10,6 @@ import path from 'node:path';
 
 import { requirePacked } from './lib/pack';
 
-if (require.main === module) requirePacked<typeof import('./xen_shinfo/main')>(path.join(__dirname, 'xen_shinfo', 'main.js')).main();
+if (require.main === module) {
+  void requirePacked<typeof import('./xen_shinfo/main')>(path.join(__dirname, 'xen_shinfo', 'main.js')).then((test) => test.main());
+}

@@ -23,7 +23,7 @@ function program(t: tap.Test): string {
 
 /** Loads the program in a fresh process through requirePacked, returning its value(). */
 function loadPacked(entry: string): string {
-  const script = `process.stdout.write(require(${JSON.stringify(path.join(__dirname, '..', 'selftests', 'lib', 'pack.js'))}).requirePacked(${JSON.stringify(entry)}).value())`;
+  const script = `void (require(${JSON.stringify(path.join(__dirname, '..', 'selftests', 'lib', 'pack.js'))}).requirePacked(${JSON.stringify(entry)}).then((m) => process.stdout.write(m.value())))`;
   return execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
 }
 

@@ -80,8 +80,12 @@ export function buildPack(entry: string): Pack {
   return { version: PACK_VERSION, entry: rel(entry), modules, resolutions };
 }
 
-/** The pack, if there is one for `entry` and every module in it is unchanged on disk; else undefined. */
-export function readFreshPack(entry: string): Pack | undefined {
+/**
+ * The pack, if there is one for `entry` and every module in it is unchanged on disk; else undefined.
+ * The stats go out together (each is a round trip to QEMU in the guest: one after the other they took
+ * about a second there).
+ */
+export async function readFreshPack(entry: string): Promise<Pack | undefined> {
   let pack: Pack;
   try {
     pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8')) as Pack;
@@ -90,11 +94,9 @@ export function readFreshPack(entry: string): Pack | undefined {
   }
   if (pack.version !== PACK_VERSION || pack.entry !== path.basename(entry)) return undefined;
   const base = path.dirname(entry);
-  for (const module of pack.modules) {
-    const stat = fs.statSync(path.join(base, module.file), { throwIfNoEntry: false });
-    if (!stat || stat.size !== module.size || stat.mtimeMs !== module.mtimeMs) return undefined;
-  }
-  return pack;
+  const stats = await Promise.all(pack.modules.map((module) => fs.promises.stat(path.join(base, module.file)).catch(() => undefined)));
+  const fresh = pack.modules.every((module, i) => stats[i] !== undefined && stats[i].size === module.size && stats[i].mtimeMs === module.mtimeMs);
+  return fresh ? pack : undefined;
 }
 
 /**
@@ -123,8 +125,8 @@ function installPack(pack: Pack, base: string): void {
 }
 
 /** Loads a program module (absolute path of its .js), from its pack when that is fresh. */
-export function requirePacked<T>(entry: string): T {
-  const pack = readFreshPack(entry);
+export async function requirePacked<T>(entry: string): Promise<T> {
+  const pack = await readFreshPack(entry);
   if (pack) installPack(pack, path.dirname(entry));
   return require(entry) as T;
 }
