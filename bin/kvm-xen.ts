@@ -55,13 +55,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (error) {
-    if (isUsageError(error)) {
-      process.stderr.write(`kvm-xen ${verb}: ${error.message}\n${command.usage}\n`);
-      return 64;
-    }
-    const status = failureStatus(error);
+    const usual = isUsageError(error) ? 64 : failureStatus(error);
+    const status = command.errorStatus?.(rest, usual ?? 1) ?? usual;
     if (status === undefined) throw error;
-    process.stderr.write(`kvm-xen ${verb}: ${(error as Error).message}\n`);
+    process.stderr.write(`kvm-xen ${verb}: ${error instanceof Error ? error.message : String(error)}\n${isUsageError(error) ? `${command.usage}\n` : ''}`);
+    if (usual !== status) process.stderr.write(`kvm-xen ${verb}: exit ${status} instead of ${usual ?? 1} (see 'kvm-xen ${verb} --help')\n`);
     return status;
   }
 }

@@ -3,7 +3,7 @@
 // when they hide the answer; a run's verdict and the git bisect run status; the versions walked.
 import t from 'tap';
 
-import { firstDiffering, gitBisectStatus, judgeRun, resolveStage, versionsBetween, type Judgement } from '../lib/bisect';
+import { firstDiffering, GIT_BISECT_ABORT, gitBisectAbort, gitBisectStatus, judgeRun, resolveStage, versionsBetween, type Judgement } from '../lib/bisect';
 
 const KTAP = (stageLine: string, status: 'ok' | 'not ok'): string =>
   ['KTAP version 1', '1..1', '  KTAP version 1', '  1..2', '  ok 1 stage 0 TEST_INJECT_VECTOR', `  ${stageLine}`, `${status} 1 xen_shinfo_test`].join('\n');
@@ -59,6 +59,18 @@ t.test('a run\'s verdict and what git bisect run is told', async (t) => {
   for (const outcome of ['flake', 'noStart', 'badKernel', 'timeout'] as const) {
     t.equal(gitBisectStatus(judgeRun({ status: 1, outcome, message: outcome, output: '' })), 125, `${outcome}: cannot judge`);
   }
+});
+
+t.test('a run that says nothing about any kernel stops the bisect: 128 for git bisect run (130 after an interrupt)', async (t) => {
+  for (const [outcome, status, told] of [['usage', 64, 128], ['missingTool', 69, 128], ['interrupted', 130, 130], ['outputClosed', 141, 141]] as const) {
+    const verdict = judgeRun({ status, outcome, message: outcome, output: '' });
+    t.same(verdict, { judged: false, reason: outcome, stop: outcome }, `${outcome}: a stop`);
+    t.equal(gitBisectStatus(verdict), told, `${outcome}: git bisect run is told ${told}`);
+  }
+  const refused = judgeRun({ status: 64, outcome: 'exited', message: '', output: '' });
+  t.equal(refused.judged === false && refused.stop, 'usage', 'the suite in the guest exiting 64: a usage error too');
+  t.equal(gitBisectStatus(refused), GIT_BISECT_ABORT);
+  t.equal(gitBisectAbort(1), 128, 'any other status becomes 128');
 });
 
 t.test('the Debian versions from good to bad, in either direction', async (t) => {

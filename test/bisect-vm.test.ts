@@ -3,26 +3,28 @@
 // are timing-sensitive under TCG on a loaded host, so the suite's overall verdict can flake), must
 // name patch 3 and the stage, in three boots (the unpatched modules, then prefixes 2 and 3) and three
 // module sets built or cached; --run then judges the broken modules "bad" for git bisect run, and a
-// missing kernel "cannot judge".
+// missing kernel "cannot judge". --good/--bad walks two real Debian kernels (6.12.115 and 6.12.117),
+// each booted with its own modules; the stage is the same in both, so nothing is found (exit 1).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import t from 'tap';
 
+import { cacheDir } from '../lib/cache';
 import { PatchSeriesBuilder } from '../lib/kbuild';
 import { projectRoot } from '../lib/paths';
-import { runCli } from './helpers/vm';
+import { runCli, startCli } from './helpers/vm';
 
 const STAGE = 'xen_shinfo_test: stage 5 TEST_RUNSTATE_DATA';
 const series = ['0001', '0002', '0003', '0004'].map((n) => path.join(projectRoot, 'test', 'data', 'patch-series', `${n}.patch`));
 
-/** The series' work trees in the temporary directory (PatchSeriesBuilder's). */
-const workTrees = (): string[] => fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('kvm-xen-series-'));
+/** The kept build trees `pid` holds (their lock files record the owner's pid first). */
+const treesHeldBy = (pid: number): string[] => fs.readdirSync(cacheDir('kbuild')).filter((name) => name.endsWith('.lock'))
+  .filter((name) => { try { return fs.readFileSync(path.join(cacheDir('kbuild'), name), 'utf8').startsWith(`${pid} `); } catch { return false; } });
 
 t.test('bisect over four patches names the third and the check it broke', async (t) => {
-  const before = workTrees();
-  const run = await runCli(['bisect', '--patches', ...series, '--stage', 'TEST_RUNSTATE_DATA', '--timeout', '900', '--', 'xen_shinfo_test']);
+  const bisect = startCli(['bisect', '--patches', ...series, '--stage', 'TEST_RUNSTATE_DATA', '--timeout', '900', '--', 'xen_shinfo_test']);
+  const run = await bisect.done;
   t.comment(`bisect wall time: ${(run.ms / 1000).toFixed(1)} s`);
   t.comment(run.stdout.trim());
   t.equal(run.status, 0, `found (stderr: ${run.stderr.slice(-2000)})`);
@@ -35,7 +37,7 @@ t.test('bisect over four patches names the third and the check it broke', async 
   t.ok(cost, 'says what it cost');
   t.equal(Number(cost?.[1]), 3, 'three boots: unpatched, patches 1-2, patches 1-3');
   t.equal(Number(cost?.[2]) + Number(cost?.[3]), 3, 'three module sets, built or from the cache');
-  t.same(workTrees().filter((name) => !before.includes(name)), [], 'the work tree is gone with the bisect');
+  t.same(treesHeldBy(bisect.child.pid!), [], 'no kept build tree is left held by the bisect');
 });
 
 t.test('bisect --run: exit statuses git bisect run understands', async (t) => {
@@ -59,4 +61,17 @@ t.test('bisect --good/--bad refuses a version the package source does not offer,
   const missing = await runCli(['bisect', '--good', 'debian:6.12.1', '--bad', 'debian:6.12.117', '--', 'xen_shinfo_test']);
   t.equal(missing.status, 66, `no such kernel (stderr: ${missing.stderr})`);
   t.match(missing.stderr, /--good 6\.12\.1: the package source offers no such Debian kernel; it offers .*6\.12\.117/);
+});
+
+t.test('bisect --good/--bad boots each Debian kernel it walks and compares their verdicts', async (t) => {
+  const run = await runCli(['bisect', '--good', 'debian:6.12.115', '--bad', 'debian:6.12.117', '--stage', 'TEST_RUNSTATE_DATA', '--timeout', '900', '--', 'xen_shinfo_test']);
+  t.comment(`bisect wall time: ${(run.ms / 1000).toFixed(1)} s`);
+  t.comment(run.stdout.trim());
+  const said = run.stderr.split('\n').filter((line) => line.startsWith('kvm-xen bisect:')).join('\n');
+  t.comment(said);
+  t.equal(run.status, 1, `no kernel changes the stage's verdict (stderr: ${run.stderr.slice(-2000)})`);
+  t.match(said, 'kvm-xen bisect: 2 kernels from 6.12.115 to 6.12.117: 6.12.115 6.12.117');
+  t.match(said, `reference verdict of ${STAGE}: pass (ran Debian 6.12.115+deb12-amd64`, 'the good kernel booted, the stage passed');
+  t.match(said, `debian:6.12.117: ${STAGE} pass -> same (ran Debian 6.12.117+deb12-amd64`, 'then the bad one, judged alike');
+  t.match(run.stdout, new RegExp(`nothing changes the verdict of ${STAGE} from pass \\(2 boot\\(s\\), no builds, [\\d.]+ s\\)`));
 });

@@ -6,7 +6,7 @@
 // xen_poll_test runs too: it must catch the one fault the upstream test cannot see, and only that one.
 import path from 'node:path';
 
-import t from 'tap';
+import tap from 'tap';
 
 import { buildKvmModules, upstreamShinfoTestForGuest } from '../lib/kbuild';
 import { projectRoot } from '../lib/paths';
@@ -46,7 +46,7 @@ function described(verdict: TestVerdict): string {
   return `status ${verdict.status}${verdict.failure ? `, ${where}${verdict.failure}` : ''}`;
 }
 
-t.test('each fault injected into KVM\'s Xen code: the port and the C test agree', async (t) => {
+tap.test('each fault injected into KVM\'s Xen code: the port and the C test agree', async (t) => {
   const patch = path.join(projectRoot, 'test', 'kernel-faults', 'xen-fault-injection.patch');
   const modules = await buildKvmModules({ patches: [patch] });
   const kernel = await resolveKernel('debian');
@@ -73,10 +73,22 @@ t.test('each fault injected into KVM\'s Xen code: the port and the C test agree'
       if (!t.ok(run, 'both tests ran') || !run) return;
       t.comment(`port: ${described(run.port)}; C: ${described(run.c)}`);
       if (fault.why) t.comment(fault.why);
-      // Every attempt is judged: a disagreement is a failure even when a second attempt agreed.
-      t.notOk(run.disagreed, run.disagreed
-        ? `the first attempt disagreed: the port said ${described(run.disagreed.port)}, C ${described(run.disagreed.c)}`
-        : 'the port and the C test agreed at the first attempt');
+      // The port is judged at every attempt: one that went wrong fails the test even when a second was right.
+      if (run.disagreed) {
+        t.comment(`the first attempt disagreed: the port said ${described(run.disagreed.port)}, C ${described(run.disagreed.c)}`);
+        judgePort(t, run.disagreed.port, fault, 'at the first attempt');
+        // The C test is the reference, not the subject: a first attempt of its own that went wrong
+        // while the port's was right is the reference's miss (upstream's timing races under TCG),
+        // shown above and judged by its second attempt below.
+        if (verdictAsExpected(run.disagreed.c, fault)) t.fail('the C test was right at the first attempt, the port was not');
+      }
+      judgePort(t, run.port, fault, run.disagreed ? 'at the second attempt' : 'at the first attempt');
+      if (fault.failure) {
+        t.not(run.c.status, 0, 'the C test fails');
+        t.match(run.c.failure, fault.failure, 'the C test says why');
+      } else {
+        t.equal(run.c.status, 0, 'the C test passes');
+      }
       t.comment(`xen_poll_test: ${described(run.poll)}`);
       if (fault.pollFailure) {
         t.equal(run.poll.status, 1, 'xen_poll_test fails');
@@ -84,16 +96,22 @@ t.test('each fault injected into KVM\'s Xen code: the port and the C test agree'
       } else {
         t.equal(run.poll.status, 0, 'xen_poll_test passes');
       }
-      if (!fault.failure) {
-        t.equal(run.c.status, 0, 'the C test passes');
-        t.equal(run.port.status, 0, 'the port passes');
-        return;
-      }
-      t.not(run.c.status, 0, 'the C test fails');
-      t.match(run.c.failure, fault.failure, 'the C test says why');
-      t.equal(run.port.status, 1, 'the port fails (kselftest status 1)');
-      t.match(run.port.failure, fault.failure, 'in the same words');
-      t.match(run.port.stage, fault.stage!, 'and names the stage');
     });
   }
 });
+
+/** Whether a test's verdict is the one this fault calls for: passing, or failing in the fault's words. */
+function verdictAsExpected(verdict: TestVerdict, fault: Fault): boolean {
+  if (!fault.failure) return verdict.status === 0;
+  return verdict.status !== 0 && fault.failure.test(verdict.failure);
+}
+
+function judgePort(t: tap.Test, port: TestVerdict, fault: Fault, when: string): void {
+  if (!fault.failure) {
+    t.equal(port.status, 0, `the port passes ${when}`);
+    return;
+  }
+  t.equal(port.status, 1, `the port fails (kselftest status 1) ${when}`);
+  t.match(port.failure, fault.failure, `in the C test's words ${when}`);
+  t.match(port.stage, fault.stage!, `and names the stage ${when}`);
+}

@@ -15,7 +15,8 @@ import { parseKvmParam, resolveKernel, validateVmOptions, VmError } from '../lib
 import { INIT_PREAMBLE, initScript, moduleParamsDir, moduleParamsFile } from '../lib/vm/guest-init';
 import { runArchive } from '../lib/vm/initramfs';
 import { modinfoEntries, readModule } from '../lib/vm/modinfo';
-import { insmodArguments, moduleParameters, validateKvmParams, valueProblem, type GuestModule } from '../lib/vm/module-params';
+import { reloadScript } from '../lib/vm/kvm-reload';
+import { insmodArguments, moduleParameters, reloadArguments, validateKvmParams, valueProblem, type GuestModule } from '../lib/vm/module-params';
 import { bootInitScript } from '../lib/vmm/guest-init';
 import { thrownBy as thrown } from './helpers/thrown';
 
@@ -100,6 +101,20 @@ t.test('insmodArguments: per module, in order; anything the module does not decl
   t.match(usage(['kvm.nested=yes']).message, /"yes" is not a valid int/);
   t.match(usage(['foo.x=1']).message, /foo is not a module the guest loads: the guest loads only kvm/);
   t.match(usage(['kvm-intel.nested=1'], new Map([['kvm_intel', "the guest's CPU is AMD"]])).message, /kvm_intel is not a module the guest loads: the guest's CPU is AMD/);
+});
+
+t.test('a module swap: the parameters of the swapped modules only, checked against the new files, given to their insmod', async (t) => {
+  const fakeAmd: GuestModule = { name: 'kvm_amd', info: [['parmtype', 'avic:bool']] };
+  const params = ['kvm.nested=1', 'irqbypass.x=1', 'kvm-amd.avic=0'].map(parseKvmParam);
+  const args = reloadArguments(params, [fakeKvm, fakeAmd]);
+  t.same([...args], [['kvm', ['nested=1']], ['kvm_amd', ['avic=0']]], 'irqbypass is not swapped: its parameter is left alone');
+  const dropped = thrown(() => reloadArguments([parseKvmParam('kvm.ignore_msrs=Y')], [{ name: 'kvm', info: [] }]));
+  t.ok(dropped instanceof VmError && dropped.status === 64, 'new modules without a parameter the session has: a usage error');
+  t.match((dropped as Error).message, 'kvm has no parameter "ignore_msrs"; it has no parameters');
+  const script = reloadScript('/s/modules-3', args);
+  t.match(script, /insmod '\/s\/modules-3\/kvm\.ko' 'nested=1' \|\| exit 1/, 'kvm.ko with its parameter');
+  t.match(script, /insmod '\/s\/modules-3\/kvm-amd\.ko' 'avic=0' \|\| exit 1/, 'kvm-amd.ko with its own');
+  t.match(reloadScript('/s/m', new Map()), /insmod '\/s\/m\/kvm-intel\.ko' \|\| exit 1/, 'no parameters: none given');
 });
 
 t.test("Debian's kvm.ko: its real parameters, force_emulation_prefix among them", async (t) => {

@@ -1,6 +1,6 @@
 // kvm-xen bisect: which patch of a series (or which Debian kernel between two) changed the suite's
 // verdict or a stage's, with the fewest boots; and --run, one judgement of a kernel for `git bisect run`.
-import { changedStages, firstDiffering, gitBisectStatus, judgeRun, resolveStage, versionsBetween, type Judgement, type RunVerdict } from '../../lib/bisect';
+import { changedStages, firstDiffering, gitBisectAbort, gitBisectStatus, judgeRun, resolveStage, versionsBetween, type Judgement, type RunVerdict } from '../../lib/bisect';
 import { offeredKernelVersions } from '../../lib/debian/kernel';
 import { flatten } from '../../lib/tap/compare';
 import { PatchSeriesBuilder } from '../../lib/kbuild';
@@ -27,7 +27,10 @@ version to the bad one (each kernel with its own modules).
 --run: judges one kernel (VM OPTIONS: --kernel TREE|BZIMAGE, --kvm-modules DIR, ...) for
 'git bisect run': exit 0 good (the suite or stage S passed; a known kernel gap counts as passed),
 1 bad (a failure, or a kernel crash during the suite), 125 cannot judge (no kernel, a panic or
-hang before or outside the suite, a TCG flake that persisted, the stage skipped or never run).
+hang before or outside the suite, a TCG flake that persisted, the stage skipped or never run), and
+128 (130 after Ctrl-C) for what says nothing about the commit — a usage error, a --stage naming no
+stage, a --kvm-param the module lacks, a missing host tool, an error of kvm-xen itself: git bisect
+run stops the bisection on 128 or more, where 64 or 1 would mark the commit bad.
 
   --stage S   a test's stage as the compare table names it ("xen_shinfo_test: stage 7 ...", or a
               unique part of it); without it, the suite's verdict (pass / fail / skip)
@@ -94,7 +97,7 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
  * One boot of the suite, judged. `stage` as the user wrote it is resolved against this run's rows
  * when `resolve` (the reference run, or --run); otherwise it is the reference's exact row.
  */
-async function judgedRun(vm: VmOptions, testArgs: readonly string[], stage: string | undefined, resolve: boolean): Promise<{ verdict: RunVerdict; stage: string | undefined }> {
+async function judgedRun(vm: VmOptions, testArgs: readonly string[], stage: string | undefined, resolve: boolean): Promise<{ verdict: RunVerdict; stage: string | undefined; kernel: string }> {
   let output = '';
   const result = await runSuiteInVm({ ...vm, onProgress: printProgress() }, testArgs, {
     output: { write: (chunk) => { output += chunk.toString(); return true; } },
@@ -103,7 +106,7 @@ async function judgedRun(vm: VmOptions, testArgs: readonly string[], stage: stri
   });
   const suite = { ...result, output };
   const whole = judgeRun(suite);
-  if (stage === undefined || !whole.judged) return { verdict: whole, stage };
+  if (stage === undefined || !whole.judged) return { verdict: whole, stage, kernel: result.kernel };
   let key = stage;
   if (resolve) {
     try {
@@ -112,7 +115,7 @@ async function judgedRun(vm: VmOptions, testArgs: readonly string[], stage: stri
       throw new UsageError((error as Error).message);
     }
   }
-  return { verdict: judgeRun(suite, key), stage: key };
+  return { verdict: judgeRun(suite, key), stage: key, kernel: result.kernel };
 }
 
 /** --run: one judgement for git bisect run. */
@@ -120,9 +123,19 @@ async function runOnce(request: BisectRequest): Promise<number> {
   const { verdict: run, stage } = await judgedRun(request.vm, request.testArgs, request.stage, true);
   const status = gitBisectStatus(run);
   const what = stage ?? 'the suite';
+  if (!run.judged && run.stop) {
+    process.stdout.write(`no verdict on any kernel: ${run.reason} -> stop the bisection (exit ${status})\n`);
+    return status;
+  }
   const said = run.judged ? `${what}: ${run.verdict}` : `cannot judge: ${run.reason}`;
   process.stdout.write(`${said} -> ${status === 0 ? 'good' : status === 1 ? 'bad' : 'skip'} (exit ${status})\n`);
   return status;
+}
+
+/** --run among the verb's own arguments (not in the test arguments after `--`). */
+function runMode(argv: readonly string[]): boolean {
+  const dash = argv.indexOf('--');
+  return (dash >= 0 ? argv.slice(0, dash) : argv).includes('--run');
 }
 
 interface Item {
@@ -135,22 +148,25 @@ async function search(items: readonly Item[], request: BisectRequest, counts: ()
   const started = Date.now();
   let boots = 0;
   process.stderr.write(`kvm-xen bisect: reference: ${items[0]!.label}\n`);
-  const { verdict: reference, stage } = await judgedRun(await items[0]!.vm(), request.testArgs, request.stage, true);
+  const { verdict: reference, stage, kernel } = await judgedRun(await items[0]!.vm(), request.testArgs, request.stage, true);
   boots++;
+  if (!reference.judged && reference.stop) throw new VmError(reference.stop, reference.reason);
   if (!reference.judged) {
     process.stderr.write(`kvm-xen bisect: the reference run cannot be judged: ${reference.reason}\n`);
     return 125;
   }
   const what = stage ?? 'the suite';
-  process.stderr.write(`kvm-xen bisect: reference verdict of ${what}: ${reference.verdict}\n`);
+  process.stderr.write(`kvm-xen bisect: reference verdict of ${what}: ${reference.verdict} (ran ${kernel})\n`);
   const verdicts = new Map<number, RunVerdict>();
   const result = await firstDiffering(items.length - 1, async (index): Promise<Judgement> => {
     process.stderr.write(`kvm-xen bisect: trying ${items[index]!.label}\n`);
-    const { verdict: run } = await judgedRun(await items[index]!.vm(), request.testArgs, stage, false);
+    const { verdict: run, kernel: ran } = await judgedRun(await items[index]!.vm(), request.testArgs, stage, false);
     boots++;
+    // Every other item would end the same way: stepping around it would only spend boots.
+    if (!run.judged && run.stop) throw new VmError(run.stop, run.reason);
     verdicts.set(index, run);
     const judgement: Judgement = !run.judged ? 'unjudged' : run.verdict === reference.verdict ? 'same' : 'differs';
-    process.stderr.write(`kvm-xen bisect: ${items[index]!.label}: ${run.judged ? `${what} ${run.verdict}` : `cannot judge (${run.reason})`} -> ${judgement}\n`);
+    process.stderr.write(`kvm-xen bisect: ${items[index]!.label}: ${run.judged ? `${what} ${run.verdict}` : `cannot judge (${run.reason})`} -> ${judgement} (ran ${ran})\n`);
     return judgement;
   });
   const cost = `${boots} boot(s), ${counts()}, ${seconds(Date.now() - started)}`;
@@ -207,4 +223,6 @@ export const bisect: Command = {
       case 'versions': return bisectVersions(request);
     }
   },
+  // Under git bisect run, 1-127 (but 125) would mark the commit bad: an error is no verdict on it.
+  errorStatus: (argv, status) => (runMode(argv) ? gitBisectAbort(status) : status),
 };

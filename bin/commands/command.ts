@@ -5,6 +5,12 @@ export interface Command {
   /** The verb's --help text; also printed under a usage error. */
   readonly usage: string;
   run(argv: string[]): Promise<number>;
+  /**
+   * The exit status for an error that ends the verb, given the one the dispatcher would use (64 for a
+   * usage error, a library error's own, 1 for anything else). For a verb whose statuses another
+   * program reads with meanings of its own (bisect --run: git bisect run).
+   */
+  errorStatus?(argv: readonly string[], status: number): number;
 }
 
 /** A verb's own usage error (a bad value, an unknown name): reported like parseArgs' errors, status 64. */

@@ -1,8 +1,9 @@
-// A KVM build tree kept between builds, for an edit-build-test loop (lib/watch): each build applies the
-// patches to fresh sources, as build-kvm does, but copies into the kept tree only the files whose
-// contents changed, so make recompiles only those (one file of a one-line change: seconds, where
-// build-kvm's fresh tree takes minutes). Trees live in the cache, a few per kernel ABI, each held by
-// one process at a time (a lock file naming its owner, taken over once that owner is gone).
+// A KVM build tree kept between builds, for an edit-build-test loop (lib/watch) and a bisect's patch
+// prefixes (series.ts): each build applies the patches to fresh sources, as build-kvm does, but copies
+// into the kept tree only the files whose contents changed, so make recompiles only those (one file of
+// a one-line change: seconds, where build-kvm's fresh tree takes minutes). Trees live in the cache, a
+// few per kernel ABI, each held by one process at a time (a lock file naming its owner, taken over
+// once that owner is gone).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -74,12 +75,17 @@ export class KvmBuildTree {
   /** A tree for `kernel` (debian, debian:VERSION) held by this process until close(). */
   static async open(options: { kernel?: string; onProgress?: OnProgress } = {}): Promise<KvmBuildTree> {
     const kernel = await debianKernelToBuildFor(options.kernel ?? DEFAULT_KERNEL, 'a watch builds for Debian kernels (debian, debian:VERSION)', options.onProgress);
-    const headers = await headersTree(kernel.abi, options.onProgress);
+    return KvmBuildTree.forKernel(kernel, options.onProgress);
+  }
+
+  /** A tree for a Debian kernel already resolved (debianKernelToBuildFor), held until close(). */
+  static async forKernel(kernel: DebianKernel, onProgress?: OnProgress): Promise<KvmBuildTree> {
+    const headers = await headersTree(kernel.abi, onProgress);
     const parent = cacheDir('kbuild');
     for (let slot = 0; slot < SLOTS; slot++) {
       const root = path.join(parent, `tree-${kernel.abi}-${slot}`);
       const lock = `${root}.lock`;
-      if (tryLock(lock)) return new KvmBuildTree(root, lock, kernel, headers, options.onProgress);
+      if (tryLock(lock)) return new KvmBuildTree(root, lock, kernel, headers, onProgress);
     }
     throw new BuildError(`all ${SLOTS} KVM build trees for ${kernel.abi} in ${parent} are in use by other processes`);
   }

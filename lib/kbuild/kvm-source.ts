@@ -72,13 +72,10 @@ async function pristineSources(version: string, onProgress: OnProgress | undefin
   });
 }
 
-/** Applies `patch` to the sources in `dest` (or, `reverse`, takes it out again); `what` names them in errors. */
-export async function applyPatch(dest: string, patch: string, what: string, reverse = false): Promise<void> {
-  const result = await runProgram('patch', ['-p1', reverse ? '--reverse' : '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
-  if (result.status !== 0) {
-    const verb = reverse ? 'cannot be taken out of' : 'does not apply to';
-    throw new PatchError('doesNotApply', `patch ${patch} ${verb} ${what}:\n${(result.stdout + result.stderr).trim()}`);
-  }
+/** Applies `patch` to the sources in `dest`; `what` names them in errors. */
+async function applyPatch(dest: string, patch: string, what: string): Promise<void> {
+  const result = await runProgram('patch', ['-p1', '--forward', '--batch', '-d', dest, '-i', path.resolve(patch)]);
+  if (result.status !== 0) throw new PatchError('doesNotApply', `patch ${patch} does not apply to ${what}:\n${(result.stdout + result.stderr).trim()}`);
 }
 
 /** A fresh, patched copy of KVM's sources in `dest`; returns the module directory (arch/x86/kvm). */

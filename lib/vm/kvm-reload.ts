@@ -10,10 +10,14 @@ import { BUSYBOX } from './host-tools';
 /** Unloaded in this order (the vendor module first: it holds kvm); irqbypass and ccp stay. */
 const UNLOAD_ORDER = ['kvm_amd', 'kvm_intel', 'kvm'];
 
-/** The script that loads `dir`'s kvm.ko and the CPU vendor's kvm-amd.ko or kvm-intel.ko in the guest. */
-export function reloadScript(dir: string): string {
+/**
+ * The script that loads `dir`'s kvm.ko and the CPU vendor's kvm-amd.ko or kvm-intel.ko in the guest,
+ * each with its insmod arguments from `moduleArgs` (the session's --kvm-param, as the boot gave them).
+ */
+export function reloadScript(dir: string, moduleArgs: ReadonlyMap<string, readonly string[]> = new Map()): string {
   const bb = shellQuote(BUSYBOX);
-  const module = (file: string): string => shellQuote(`${dir}/${file}`);
+  const insmod = (name: string): string => [`${bb} insmod ${module(name)}`, ...(moduleArgs.get(name) ?? []).map(shellQuote)].join(' ');
+  const module = (name: string): string => shellQuote(`${dir}/${name.replace(/_/g, '-')}.ko`);
   // Its messages (busybox's too) go to stdout, which the session hands back with the status.
   return `exec 2>&1
 pidfile=${shellQuote(KEEPER_PID_FILE)}
@@ -34,9 +38,9 @@ for name in ${UNLOAD_ORDER.join(' ')}; do
     sleep 0.1
   done
 done
-${bb} insmod ${module('kvm.ko')} || exit 1
-if grep -q '^flags.* svm' /proc/cpuinfo && [ -e ${module('kvm-amd.ko')} ]; then ${bb} insmod ${module('kvm-amd.ko')} || exit 1; fi
-if grep -q '^flags.* vmx' /proc/cpuinfo && [ -e ${module('kvm-intel.ko')} ]; then ${bb} insmod ${module('kvm-intel.ko')} || exit 1; fi
+${insmod('kvm')} || exit 1
+if grep -q '^flags.* svm' /proc/cpuinfo && [ -e ${module('kvm_amd')} ]; then ${insmod('kvm_amd')} || exit 1; fi
+if grep -q '^flags.* vmx' /proc/cpuinfo && [ -e ${module('kvm_intel')} ]; then ${insmod('kvm_intel')} || exit 1; fi
 [ -c /dev/kvm ] || { echo "kvm-xen: no /dev/kvm after loading the modules"; exit 1; }
 ${shellQuote(keeperPath)} "$pidfile" < /dev/null > /dev/null 2>&1
 `;

@@ -176,3 +176,12 @@ export function insmodArguments(params: readonly KvmParam[], modules: readonly G
   }
   return args;
 }
+
+/**
+ * insmod's arguments for the modules a session swaps in (kvm and the vendor's): the parameters of those
+ * modules only (the others stay loaded as booted), checked against the new files as insmodArguments does.
+ */
+export function reloadArguments(params: readonly KvmParam[], modules: readonly GuestModule[]): Map<string, string[]> {
+  const names = new Set(modules.map((module) => module.name));
+  return insmodArguments(params.filter((param) => names.has(moduleKey(param.module))), modules);
+}

@@ -22,7 +22,8 @@ import { kvmModuleFiles } from './kernel';
 import { reloadScript } from './kvm-reload';
 import { makeRunDir, removeStaleRunDirs } from './run-dir';
 import { runInVm, type VmOptions, type VmResult } from './run';
-import { readModule } from './modinfo';
+import { modinfoEntries, readModule } from './modinfo';
+import { reloadArguments, type GuestModule } from './module-params';
 
 export interface SessionOptions extends VmOptions {
   /** The commands' default working directory (default: ours). */
@@ -152,7 +153,9 @@ export class GuestSession {
   /**
    * Replaces the guest's KVM modules with those of `dir` (kvm.ko and kvm-amd.ko or kvm-intel.ko, as
    * --kvm-modules takes them): stops the keeper's idle VM, unloads the old modules, loads the new ones
-   * and starts the keeper again. Resolves with the reload's status (0: loaded) and messages.
+   * with the session's kvmParams for them (as at boot), and starts the keeper again. Resolves with the
+   * reload's status (0: loaded) and messages; 64 when the new modules no longer declare one of those
+   * parameters (or not with that type), in which case nothing in the guest was touched.
    */
   async reloadKvmModules(dir: string, timeoutMs = 120_000): Promise<CommandResult> {
     const modules = kvmModuleFiles(dir);
@@ -161,8 +164,21 @@ export class GuestSession {
     // under /tmp, say), and a build that starts meanwhile cannot change what is being loaded.
     const target = path.join(this.dir, `modules-${this.next + 1}`);
     fs.mkdirSync(target);
-    for (const module of modules) fs.writeFileSync(path.join(target, `${module.name.replace(/_/g, '-')}.ko`), readModule(module.file));
-    return this.runScript(reloadScript(target), timeoutMs);
+    const loaded: GuestModule[] = [];
+    for (const { name, file } of modules) {
+      const elf = readModule(file);
+      fs.writeFileSync(path.join(target, `${name.replace(/_/g, '-')}.ko`), elf);
+      loaded.push({ name, info: modinfoEntries(elf, file) });
+    }
+    let moduleArgs: Map<string, string[]>;
+    try {
+      moduleArgs = reloadArguments(this.options.kvmParams ?? [], loaded);
+    } catch (error) {
+      if (!(error instanceof VmError)) throw error;
+      fs.rmSync(target, { recursive: true, force: true });
+      return { status: error.status, output: `${error.message}\n`, kernelProblems: [], durationMs: 0 };
+    }
+    return this.runScript(reloadScript(target, moduleArgs), timeoutMs);
   }
 
   /** Asks the agent to stop and waits for the VM to end; a guest that does not stop in time is killed. */
