@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   };
   const runC = counted(cTest!, []);
   const runPort = counted(process.execPath, [port]);
+  const runBareNode = async (): Promise<number> => (await timedRun(process.execPath, ['-e', '0'], { ...process.env, LD_PRELOAD: counter! })).wallMs;
   // A run that fails (a 1 s watchdog or a 100 ms timer window missed on a loaded host under TCG) is
   // run again, up to MAX_ATTEMPTS, and reported: the benchmark measures speed, the suite judges
   // correctness.
@@ -59,16 +60,19 @@ async function main(): Promise<void> {
   };
   const c: ShinfoRun[] = [];
   const ported: ShinfoRun[] = [];
+  const bareNode: number[] = [];
   for (let round = 0; round < rounds; round++) {
     if (round % 2 === 0) {
       c.push(await again(runC));
+      bareNode.push(await runBareNode());
       ported.push(await again(runPort));
     } else {
       ported.push(await again(runPort));
+      bareNode.push(await runBareNode());
       c.push(await again(runC));
     }
   }
-  process.stdout.write(`${JSON.stringify({ c, ported, failures })}\n`);
+  process.stdout.write(`${JSON.stringify({ c, ported, bareNode, failures })}\n`);
 }
 
 main().catch((error: Error) => {

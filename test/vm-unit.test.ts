@@ -1,13 +1,17 @@
 // The VM runner's pieces that need no VM: the end-marker filter, the failure classification, the
 // shared option parser, and the command script's quoting (run through the same /bin/sh the guest uses).
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 import t from 'tap';
 
 import type { BootObservation } from '../lib/vm/boot';
 import { classify } from '../lib/vm/classify';
 import { EndMarkedStream, endMarker } from '../lib/vm/end-marker';
-import { commandScript } from '../lib/vm/guest-init';
+import { commandScript, initScript } from '../lib/vm/guest-init';
+import { runArchive } from '../lib/vm/initramfs';
 import { parseVmArgs } from '../bin/vm-flags';
 import { runInVm, VmError, vmExitStatus } from '../lib/vm';
 
@@ -186,4 +190,21 @@ t.test('runInVm checks its options as the CLI does, before anything runs', async
     // KVM_XEN_QEMU is not consulted: a request that got past the checks would fail differently.
     await t.rejects(runInVm({ command: ['true'], ...options } as never), { constructor: type, message }, JSON.stringify(options));
   }
+});
+
+t.test('the init holds the run\'s node binary open (its pages stay cached over 9p), not passed to the command', async (t) => {
+  t.match(runArchive({ nonce: 'n', command: 'c', hold: '/usr/bin/node' }).toString('latin1'), /run\/kvm-xen\/hold[^]*\/usr\/bin\/node/);
+  t.notMatch(runArchive({ nonce: 'n', command: 'c' }).toString('latin1'), 'run/kvm-xen/hold');
+  // A missing file must not stop the init: exec with a failed redirection would end the shell.
+  t.match(initScript, '[ -n "$HOLD" ] && [ -r "/mnt$HOLD" ] && exec 7< "/mnt$HOLD"');
+  t.match(initScript, /env -i \/bin\/chroot .* 7<&-\n/);
+  // The same lines run by sh: with the file absent the script goes on; present, fd 7 is open, and the command has none.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-hold-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'node'), 'x');
+  const lines = (hold: string): string => `HOLD=${hold}\n[ -n "$HOLD" ] && [ -r "/mnt$HOLD" ] && exec 7< "/mnt$HOLD"\n`.replace(/\/mnt/g, dir);
+  t.equal(spawnSync('sh', ['-c', `${lines('/missing')}echo went on`], { encoding: 'utf8' }).stdout, 'went on\n');
+  const held = spawnSync('sh', ['-c', `${lines('/node')}readlink /proc/$$/fd/7; sh -c 'ls /proc/self/fd' 7<&-`], { encoding: 'utf8' }).stdout.split('\n');
+  t.equal(held[0], path.join(dir, 'node'));
+  t.notOk(held.slice(1).includes('7'), 'the command does not inherit it');
 });

@@ -132,11 +132,13 @@ export interface RunFiles {
   command: string;
   /** A directory under /tmp that the init keeps visible over the scratch tmpfs. */
   keep?: string | undefined;
+  /** A host file the init holds open for the whole run (the node binary), so its pages stay cached in the guest. */
+  hold?: string | undefined;
   /** insmod's arguments per module (insmodArguments). */
   moduleArgs?: ReadonlyMap<string, readonly string[]>;
 }
 
-/** The run's archive: /run/kvm-xen/{nonce,command,keep,params/MODULE}. */
+/** The run's archive: /run/kvm-xen/{nonce,command,keep,hold,params/MODULE}. */
 export function runArchive(files: RunFiles): Buffer {
   const moduleArgs = [...(files.moduleArgs ?? new Map<string, readonly string[]>())];
   return cpioArchive([
@@ -145,6 +147,7 @@ export function runArchive(files: RunFiles): Buffer {
     { kind: 'file', path: 'run/kvm-xen/nonce', data: Buffer.from(files.nonce) },
     { kind: 'file', path: 'run/kvm-xen/command', data: Buffer.from(files.command) },
     ...(files.keep ? [{ kind: 'file' as const, path: 'run/kvm-xen/keep', data: Buffer.from(files.keep) }] : []),
+    ...(files.hold ? [{ kind: 'file' as const, path: 'run/kvm-xen/hold', data: Buffer.from(files.hold) }] : []),
     ...(moduleArgs.length ? [{ kind: 'dir' as const, path: moduleParamsDir }] : []),
     ...moduleArgs.map(([module, args]): CpioEntry => ({ kind: 'file', path: `${moduleParamsDir}/${module}`, data: Buffer.from(moduleParamsFile(args)) })),
   ]);

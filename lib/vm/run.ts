@@ -202,7 +202,9 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
     const nonce = crypto.randomBytes(16).toString('hex');
     const script = commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(request.env ?? {}) });
     const initrd = path.join(dir, 'initrd');
-    fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive({ nonce, command: script, keep: keptTmpDirectory(request.cwd ?? process.cwd()), moduleArgs: bootPlan.moduleArgs })]));
+    fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive({
+      nonce, command: script, keep: keptTmpDirectory(request.cwd ?? process.cwd()), hold: fs.realpathSync(process.execPath), moduleArgs: bootPlan.moduleArgs,
+    })]));
     const stdoutFifo = path.join(dir, 'stdout');
     const stderrFifo = path.join(dir, 'stderr');
     const made = spawnSync('mkfifo', [stdoutFifo, stderrFifo], { encoding: 'utf8' });

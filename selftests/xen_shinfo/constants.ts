@@ -1,5 +1,5 @@
 // The numbers of xen_shinfo_test, as upstream has them (tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:18-79 in 6.12).
-import { PAGE_SIZE } from '../../lib/guest';
+import { PAGE_SIZE } from '../../lib/guest/layout';
 
 export { PAGE_SIZE };
 export const SHINFO_REGION_GPA = 0xc0000000;

@@ -2,7 +2,8 @@
 // left in guest memory — wall clock, pvclocks — and write the runstate area at 64 positions across a
 // page boundary in both ABI layouts.
 import { clockFlags } from '../../lib/kvm';
-import { PvclockView, RunstateView, type RunstateData } from '../../lib/xen';
+import { type RunstateData } from '../../lib/xen/attributes';
+import { PvclockView, RunstateView } from '../../lib/xen/views';
 import type { Tap } from '../lib/ksft';
 import { TestFailure, testAssert } from '../lib/ksft';
 import { finalCheckNames, PAGE_SIZE, PVTIME_ADDR, SHINFO_REGION_GPA } from './constants';

@@ -38,7 +38,11 @@ const RUN_LIMIT_MS = 120000;
 /** One of our selftests: its status, and the stage and reason of its Bail out! line. */
 function selftestVerdict(name: string): TestVerdict {
   const run = spawnSync(process.execPath, [selftest(name)], { encoding: 'utf8', timeout: RUN_LIMIT_MS });
-  if (run.error) return { status: null, stage: '', failure: `cannot run ${name}: ${run.error.message}` };
+  if (run.error) {
+    // A run cut at the limit still printed its results so far: the last one places the hang.
+    const lastResult = run.stdout.split('\n').filter((line) => /^\s*(not )?ok \d+/.test(line)).pop()?.trim();
+    return { status: null, stage: lastResult ? `after "${lastResult}"` : '', failure: `cannot run ${name}: ${run.error.message}` };
+  }
   const bail = /^Bail out! (.*?) failed: (.*)$/m.exec(run.stdout);
   return { status: run.status, stage: bail?.[1] ?? '', failure: bail?.[2] ?? '' };
 }

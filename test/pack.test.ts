@@ -1,0 +1,66 @@
+// Start-up packs (selftests/lib/pack.ts): a fresh pack serves the modules and their resolutions, a stale
+// or missing one is ignored, and the programs' packs are built by the build scripts.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+
+import { packPathFor, PACKED_PROGRAMS } from '../selftests/lib/pack';
+
+const packScript = path.join(__dirname, '..', 'selftests', 'lib', 'pack.js');
+
+/** A program of three modules: main -> ./b and ./sub (a directory with index.js) -> node:path. */
+function program(t: tap.Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-pack-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'sub'));
+  fs.writeFileSync(path.join(dir, 'main.js'), "const { b } = require('./b');\nconst { sub } = require('./sub');\nexports.value = () => b + sub;\n");
+  fs.writeFileSync(path.join(dir, 'b.js'), "exports.b = 'disk-b ';\n");
+  fs.writeFileSync(path.join(dir, 'sub', 'index.js'), "exports.sub = require('node:path').basename(__dirname);\n");
+  return path.join(dir, 'main.js');
+}
+
+/** Loads the program in a fresh process through requirePacked, returning its value(). */
+function loadPacked(entry: string): string {
+  const script = `void (require(${JSON.stringify(path.join(__dirname, '..', 'selftests', 'lib', 'pack.js'))}).requirePacked(${JSON.stringify(entry)}).then((m) => process.stdout.write(m.value())))`;
+  return execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+}
+
+t.test('a fresh pack serves the sources; a changed module makes it stale', async (t) => {
+  const entry = program(t);
+  execFileSync(process.execPath, [packScript, entry]);
+  const pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8'));
+  t.same(pack.modules.map((m: { file: string }) => m.file).sort(), ['b.js', 'main.js', path.join('sub', 'index.js')]);
+  t.equal(pack.resolutions['\0./sub'], path.join('sub', 'index.js'), 'a directory import resolved once, at build time');
+  t.equal(loadPacked(entry), 'disk-b sub');
+
+  // The pack's copy is what runs while the files on disk are unchanged (size and mtime)...
+  const b = pack.modules.find((m: { file: string }) => m.file === 'b.js');
+  b.source = "exports.b = 'pack-b ';\n";
+  fs.writeFileSync(packPathFor(entry), JSON.stringify(pack));
+  t.equal(loadPacked(entry), 'pack-b sub', 'loaded from the pack');
+
+  // ...and the files on disk once one of them changed.
+  const later = new Date(Date.now() + 5000);
+  fs.utimesSync(path.join(path.dirname(entry), 'b.js'), later, later);
+  t.equal(loadPacked(entry), 'disk-b sub', 'a stale pack is ignored');
+});
+
+t.test('no pack, or one that cannot be built: the program loads the ordinary way', async (t) => {
+  const entry = program(t);
+  t.equal(loadPacked(entry), 'disk-b sub');
+  fs.writeFileSync(path.join(path.dirname(entry), 'b.js'), 'throw new Error("cannot load");\n');
+  const out = execFileSync(process.execPath, [packScript, entry], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  t.equal(out, '');
+  t.notOk(fs.existsSync(packPathFor(entry)), 'no pack written');
+});
+
+t.test('the build packs the selftest programs, fresh', async (t) => {
+  for (const name of PACKED_PROGRAMS) {
+    const entry = path.join(__dirname, '..', 'selftests', name);
+    const pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8'));
+    t.equal(pack.entry, path.basename(entry), name);
+    t.ok(pack.modules.length > 10, `${name}: ${pack.modules.length} modules`);
+  }
+});
