@@ -9,12 +9,12 @@
 // that re-raises already-pending ports when the timer is set up again (kernel/0001), the guest's
 // timer never fires again and its counter stops. That is detected within STALL_MS and reported as the
 // known gap (KTAP "# XFAIL"; --strict counts it), the guest stopped: never a hang.
-import { KvmError } from '../lib/kvm';
 import { resolveKernel } from '../lib/vm';
 import { bootCommand, type LinuxMachine, type MigrationReport } from '../lib/vmm';
 import { portWord, SharedInfoView, VcpuInfoView, XEN_INVALID_GPA, XenVcpu } from '../lib/xen';
 import { openKvmOrSkip } from './lib/kvm-device';
-import { selftestMain, type Tap, TestFailure, TestSkip } from './lib/ksft';
+import { selftestMain, type Tap, TestFailure, testRequire } from './lib/ksft';
+import { requireEventChannels } from './evtchn/guest-vm';
 import { KNOWN_GAP } from './evtchn/known-gap';
 
 /** The bzImage to boot (the runner sets it to the kernel it booted); else Debian's, from the cache. */
@@ -118,13 +118,10 @@ async function guestKernel(): Promise<string> {
 export async function xenGuestMigrationTest(tap: Tap): Promise<void> {
   const kvm = openKvmOrSkip();
   try {
+    // What the VMM's Xen personality needs (lib/vmm/xen): the event channels, hypercalls passed up.
+    requireEventChannels(kvm);
     const caps = kvm.xenHvmCaps();
-    for (const flag of ['INTERCEPT_HCALL', 'SHARED_INFO', 'EVTCHN_2LEVEL', 'EVTCHN_SEND'] as const) {
-      if (!caps.has(flag)) throw new TestSkip(`KVM's Xen emulation lacks ${flag} (KVM_CAP_XEN_HVM)`);
-    }
-  } catch (error) {
-    if (error instanceof KvmError) throw new TestSkip(`KVM has no Xen emulation here (${error.message})`);
-    throw error;
+    testRequire(caps.has('INTERCEPT_HCALL'), `Requirement not met: xen_caps & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL (KVM_CAP_XEN_HVM = ${caps.raw})`);
   } finally {
     kvm.close();
   }
