@@ -53,8 +53,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /**
  * The migration hook, on the running source right before its stop-and-copy: vcpu_info away on every
- * vCPU, then wait until KVM has fired each vCPU's Xen timer (its TIMER attribute reads expires 0 once
- * the hrtimer delivered the port, into the shadow). The guest cannot see that event, so it arms no new
+ * vCPU, then wait until the guest has armed its Xen timer and KVM has fired it (the TIMER attribute
+ * reads a deadline, then expires 0 once the hrtimer delivered the port, into the shadow). The guest cannot see that event, so it arms no new
  * timer; its memory and state are then copied with vcpu_info still away, and the personality saves
  * where vcpu_info belongs (as a VMM would). Done before the pause because pausing a vCPU waits for it
  * to leave KVM_RUN, which a halted one does on its next event: the timer's, delivered normally.
@@ -71,12 +71,17 @@ async function deactivateAndWait(source: LinuxMachine, seen: FinalCopy[]): Promi
     const selBit = (): boolean => ((vinfo.pendingSel >> BigInt(portWord(port).word)) & 1n) === 1n;
     const before = { selBit: selBit(), upcallPending: vinfo.upcallPending };
     await source.onVcpu(id, (vcpu) => new XenVcpu(vcpu).set('VCPU_INFO', XEN_INVALID_GPA));
+    // The timer armed again (the guest took the event that woke it, if one was waiting), then fired.
+    const expires = (): Promise<bigint> => source.onVcpu(id, (vcpu) => new XenVcpu(vcpu).get('TIMER').expiresNs);
     const started = performance.now();
-    let fired = false;
-    while (!fired && performance.now() - started < DEADLINE_WAIT_MS) {
-      fired = await source.onVcpu(id, (vcpu) => new XenVcpu(vcpu).get('TIMER').expiresNs === 0n);
-      if (!fired) await sleep(5);
-    }
+    const until = async (done: (ns: bigint) => boolean): Promise<boolean> => {
+      while (performance.now() - started < DEADLINE_WAIT_MS) {
+        if (done(await expires())) return true;
+        await sleep(5);
+      }
+      return false;
+    };
+    const fired = (await until((ns) => ns !== 0n)) && (await until((ns) => ns === 0n));
     const shinfo = new SharedInfoView(source.vm.memory, xen.state.sharedInfoGfn! * PAGE);
     seen.push({
       port, fired, waitedMs: performance.now() - started, pendingInSharedInfo: shinfo.isPending(port), masked: shinfo.isMasked(port),
