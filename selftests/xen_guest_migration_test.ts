@@ -53,8 +53,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /**
  * The migration hook, on the running source right before its stop-and-copy: vcpu_info away on every
- * vCPU, then wait until the guest has armed its Xen timer and KVM has fired it (the TIMER attribute
- * reads a deadline, then expires 0 once the hrtimer delivered the port, into the shadow). The guest cannot see that event, so it arms no new
+ * vCPU, then wait until KVM has fired the guest's Xen timer into its shadow (the TIMER attribute reads
+ * expires 0, the port is pending in shared_info, and vcpu_info shows nothing). The guest cannot see that event, so it arms no new
  * timer; its memory and state are then copied with vcpu_info still away, and the personality saves
  * where vcpu_info belongs (as a VMM would). Done before the pause because pausing a vCPU waits for it
  * to leave KVM_RUN, which a halted one does on its next event: the timer's, delivered normally.
@@ -71,18 +71,17 @@ async function deactivateAndWait(source: LinuxMachine, seen: FinalCopy[]): Promi
     const selBit = (): boolean => ((vinfo.pendingSel >> BigInt(portWord(port).word)) & 1n) === 1n;
     const before = { selBit: selBit(), upcallPending: vinfo.upcallPending };
     await source.onVcpu(id, (vcpu) => new XenVcpu(vcpu).set('VCPU_INFO', XEN_INVALID_GPA));
-    // The timer armed again (the guest took the event that woke it, if one was waiting), then fired.
+    // Until the timer has fired into the shadow: no deadline left, the port pending in shared_info and
+    // nothing in vcpu_info (the guest took any event that was already waiting, armed its timer again
+    // and went idle; KVM then fired it where the guest cannot see it).
+    const shinfo = new SharedInfoView(source.vm.memory, xen.state.sharedInfoGfn! * PAGE);
     const expires = (): Promise<bigint> => source.onVcpu(id, (vcpu) => new XenVcpu(vcpu).get('TIMER').expiresNs);
     const started = performance.now();
-    const until = async (done: (ns: bigint) => boolean): Promise<boolean> => {
-      while (performance.now() - started < DEADLINE_WAIT_MS) {
-        if (done(await expires())) return true;
-        await sleep(5);
-      }
-      return false;
-    };
-    const fired = (await until((ns) => ns !== 0n)) && (await until((ns) => ns === 0n));
-    const shinfo = new SharedInfoView(source.vm.memory, xen.state.sharedInfoGfn! * PAGE);
+    let fired = false;
+    while (!fired && performance.now() - started < DEADLINE_WAIT_MS) {
+      fired = (await expires()) === 0n && shinfo.isPending(port) && !selBit() && vinfo.upcallPending === 0;
+      if (!fired) await sleep(5);
+    }
     seen.push({
       port, fired, waitedMs: performance.now() - started, pendingInSharedInfo: shinfo.isPending(port), masked: shinfo.isMasked(port),
       selBit: selBit(), upcallPending: vinfo.upcallPending, before,
@@ -91,7 +90,7 @@ async function deactivateAndWait(source: LinuxMachine, seen: FinalCopy[]): Promi
 }
 
 function describe(copy: FinalCopy, id: number): string {
-  return `vCPU ${id}: timer port ${copy.port} ${copy.fired ? `fired ${copy.waitedMs.toFixed(0)} ms after vcpu_info went away` : `not fired within ${DEADLINE_WAIT_MS} ms`}; `
+  return `vCPU ${id}: timer port ${copy.port} ${copy.fired ? `fired ${copy.waitedMs.toFixed(0)} ms after vcpu_info went away` : `not fired into the shadow within ${DEADLINE_WAIT_MS} ms`}; `
     + `in shared_info pending ${copy.pendingInSharedInfo}, masked ${copy.masked}; in vcpu_info its evtchn_pending_sel bit ${copy.selBit}, evtchn_upcall_pending ${copy.upcallPending} `
     + `(before: ${copy.before.selBit}, ${copy.before.upcallPending})`;
 }
