@@ -14,7 +14,7 @@ import { BzImageError } from './bzimage';
 import { bootInitramfs } from './initramfs';
 import { LoadError } from './loader';
 import { LinuxMachine, type MachineEnd } from './machine';
-import { migrate, type MigrateOptions, type MigrationReport } from './migrate';
+import { migrate, type MigrationReport } from './migrate';
 import { judgeBoot, type BootObservation } from './outcome';
 import { XenUnavailableError, type XenOptions } from './xen/personality';
 
@@ -36,14 +36,10 @@ export interface BootRequest {
   console?: Sink;
   /** Present Xen HVM to the guest (lib/vmm/xen): its timer, IPIs and callback go over event channels. */
   xen?: boolean | XenOptions;
-  /** Stops the guest when aborted (the result says interrupted, as for a signal). */
-  signal?: AbortSignal;
   /** Bytes for the command's stdin, typed into the console once it runs (default: stdin is /dev/null). */
   input?: AsyncIterable<Uint8Array> | Uint8Array;
   /** Live-migrate the running guest into a fresh VM this long after the command started (lib/vmm/migrate). */
   migrateAfterMs?: number;
-  /** How to migrate (pre-copy limits, a hook into the stop-and-copy). */
-  migration?: MigrateOptions;
   /** Called once the migration is done (or failed: the guest then runs on in the source). */
   onMigrated?: (outcome: { report: MigrationReport } | { error: Error }) => void;
 }
@@ -127,7 +123,7 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
       if (migrateAfterMs === undefined) return;
       timers.push(setTimeout(() => {
         if (machine.ended) return;
-        migrate(machine, request.migration).then((done) => {
+        migrate(machine).then((done) => {
           machine = done.machine;
           migration = done.report;
           request.onMigrated?.({ report: done.report });
@@ -138,8 +134,6 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
     const onSignal = (): void => stop('interrupted');
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     for (const signal of signals) process.on(signal, onSignal);
-    request.signal?.addEventListener('abort', onSignal);
-    if (request.signal?.aborted) onSignal();
     let end: MachineEnd;
     try {
       end = await machine.start();
@@ -151,7 +145,6 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
     } finally {
       for (const timer of timers) clearTimeout(timer);
       for (const signal of signals) process.removeListener(signal, onSignal);
-      request.signal?.removeEventListener('abort', onSignal);
     }
     watcher.close();
     const verdict = judgeBoot({ exitStatus: watcher.exitStatus, startedCommand: watcher.started, console: watcher.consoleText, end, stoppedFor }, limits);
