@@ -10,6 +10,9 @@ import { BUSYBOX } from './host-tools';
 /** Unloaded in this order (the vendor module first: it holds kvm); irqbypass and ccp stay. */
 const UNLOAD_ORDER = ['kvm_amd', 'kvm_intel', 'kvm'];
 
+/** The file a module is staged under for the reload (kvm_amd -> kvm-amd.ko, as the kernel names its files). */
+export const stagedModuleFile = (name: string): string => `${name.replace(/_/g, '-')}.ko`;
+
 /**
  * The script that loads `dir`'s kvm.ko and the CPU vendor's kvm-amd.ko or kvm-intel.ko in the guest,
  * each with its insmod arguments from `moduleArgs` (the session's --kvm-param, as the boot gave them).
@@ -17,7 +20,7 @@ const UNLOAD_ORDER = ['kvm_amd', 'kvm_intel', 'kvm'];
 export function reloadScript(dir: string, moduleArgs: ReadonlyMap<string, readonly string[]> = new Map()): string {
   const bb = shellQuote(BUSYBOX);
   const insmod = (name: string): string => [`${bb} insmod ${module(name)}`, ...(moduleArgs.get(name) ?? []).map(shellQuote)].join(' ');
-  const module = (name: string): string => shellQuote(`${dir}/${name.replace(/_/g, '-')}.ko`);
+  const module = (name: string): string => shellQuote(`${dir}/${stagedModuleFile(name)}`);
   // Its messages (busybox's too) go to stdout, which the session hands back with the status.
   return `exec 2>&1
 pidfile=${shellQuote(KEEPER_PID_FILE)}

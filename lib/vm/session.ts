@@ -19,7 +19,7 @@ import { endMarker, EndMarkedStream } from './end-marker';
 import { VmError } from './errors';
 import { commandScript } from './guest-init';
 import { kvmModuleFiles } from './kernel';
-import { reloadScript } from './kvm-reload';
+import { reloadScript, stagedModuleFile } from './kvm-reload';
 import { makeRunDir, removeStaleRunDirs } from './run-dir';
 import { runInVm, type VmOptions, type VmResult } from './run';
 import { modinfoEntries, readModule } from './modinfo';
@@ -167,7 +167,7 @@ export class GuestSession {
     const loaded: GuestModule[] = [];
     for (const { name, file } of modules) {
       const elf = readModule(file);
-      fs.writeFileSync(path.join(target, `${name.replace(/_/g, '-')}.ko`), elf);
+      fs.writeFileSync(path.join(target, stagedModuleFile(name)), elf);
       loaded.push({ name, info: modinfoEntries(elf, file) });
     }
     let moduleArgs: Map<string, string[]>;
