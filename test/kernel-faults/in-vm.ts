@@ -35,13 +35,18 @@ const PARAMETER = '/sys/module/kvm/parameters/xen_fault';
 const selftest = (name: string): string => path.join(__dirname, '..', '..', 'selftests', `${name}.js`);
 const RUN_LIMIT_MS = 120000;
 
+/** `after "LINE"` for the last line of `text` that `matches`, '' when there is none: where a run stopped. */
+function afterLast(text: string, matches: (line: string) => boolean): string {
+  const last = text.split('\n').map((line) => line.trim()).filter(matches).pop();
+  return last ? `after "${last}"` : '';
+}
+
 /** One of our selftests: its status, and the stage and reason of its Bail out! line. */
 function selftestVerdict(name: string): TestVerdict {
   const run = spawnSync(process.execPath, [selftest(name)], { encoding: 'utf8', timeout: RUN_LIMIT_MS });
   if (run.error) {
     // A run cut at the limit still printed its results so far: the last one places the hang.
-    const lastResult = run.stdout.split('\n').filter((line) => /^\s*(not )?ok \d+/.test(line)).pop()?.trim();
-    return { status: null, stage: lastResult ? `after "${lastResult}"` : '', failure: `cannot run ${name}: ${run.error.message}` };
+    return { status: null, stage: afterLast(run.stdout, (line) => /^(not )?ok \d+/.test(line)), failure: `cannot run ${name}: ${run.error.message}` };
   }
   const bail = /^Bail out! (.*?) failed: (.*)$/m.exec(run.stdout);
   return { status: run.status, stage: bail?.[1] ?? '', failure: bail?.[2] ?? '' };
@@ -53,8 +58,7 @@ function cVerdict(program: string): TestVerdict {
   // The kselftest harness ends a failed TEST_ASSERT with the assertion's message, indented.
   const lines = `${run.stdout}\n${run.stderr}`.split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
   if (run.status === 0) return { status: 0, stage: '', failure: '' };
-  const lastStage = run.stdout.split('\n').filter((line) => line.startsWith('Testing ')).pop();
-  return { status: run.status, stage: lastStage ? `after "${lastStage}"` : '', failure: lines.pop() ?? '' };
+  return { status: run.status, stage: afterLast(run.stdout, (line) => line.startsWith('Testing ')), failure: lines.pop() ?? '' };
 }
 
 /** Same verdict, for the same reason (numbers aside: times differ between runs). */
