@@ -86,8 +86,15 @@ t.test('a patch edit becomes a per-stage diff without a reboot', async (t) => {
   const third = await run(3);
   t.match(third, /run 3: (PASS|FAIL) \(exit [01];/, 'restored, a verdict again');
   t.same(STAGE.exec(third)?.slice(1), ['fail', 'pass'], 'the diff shows the stage passing again');
-  t.equal(bootId(third), boot, 'still the same boot');
-  t.match(third, /\(same boot\)/);
+  if (bootId(third) === boot) {
+    t.match(third, /\(same boot\)/, 'still the same boot');
+  } else {
+    // The swap loads modules, and loading patches kernel text with int3: the multi-threaded TCG flake
+    // (lib/vm/classify.ts) can hit the guest there (seen once in CI). The watch must then say so and
+    // run the same build in a fresh guest; any other reboot is a failure.
+    t.match(watch.stderrSoFar(), /TCG flake/, 'booted again only after a TCG flake the watch reported');
+    t.match(third, /\(booted again\)/, 'and the run says the guest was booted again');
+  }
 
   const qemu = qemuChildren(watch.child.pid!);
   t.equal(qemu.length, 1, 'one QEMU while watching');

@@ -17,6 +17,8 @@ export interface RunningCli {
   child: ChildProcess;
   /** Resolves once the child's stdout contains `text` (rejects if it ends first). */
   stdoutIncludes(text: string): Promise<void>;
+  /** What the child has written to stderr so far. */
+  stderrSoFar(): string;
   done: Promise<CliRun>;
 }
 
@@ -40,7 +42,7 @@ export function startCli(args: readonly string[], options: { env?: NodeJS.Proces
     waiters.push({ text, resolve });
     void done.then((run) => reject(new Error(`kvm-xen ${args.join(' ')} ended (status ${run.status}) before printing ${JSON.stringify(text)}: ${run.stderr}`)));
   });
-  return { child, stdoutIncludes, done };
+  return { child, stdoutIncludes, stderrSoFar: () => stderr, done };
 }
 
 /** Runs `kvm-xen ...args` as a child process. */
