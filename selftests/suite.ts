@@ -18,6 +18,7 @@ export const selftests: readonly SelftestEntry[] = [
   { name: 'xen_vmcall_test', summary: 'port of the kernel selftest: hypercalls that exit to userspace (KVM_EXIT_XEN)' },
   { name: 'xen_evtchn_setup_test', summary: 'new: timer/eventfd/IPI set-up must mark an already-pending port in vcpu_info (LKML, 22 Nov 2023)' },
   { name: 'xen_migration_test', summary: 'new: events whose index bits sit in KVM\'s shadow must survive a save/restore' },
+  { name: 'xen_guest_migration_test', summary: 'new: a live-migrated Linux Xen guest (lib/vmm) whose timer event fired while vcpu_info was away must keep its timer' },
   { name: 'xen_poll_test', summary: 'new: SCHEDOP_poll must block until its timeout on a quiet port and return at once on a pending one' },
 ];
 

@@ -14,7 +14,7 @@ import { BzImageError } from './bzimage';
 import { bootInitramfs } from './initramfs';
 import { LoadError } from './loader';
 import { LinuxMachine, type MachineEnd } from './machine';
-import { migrate, type MigrationReport } from './migrate';
+import { migrate, type MigrateOptions, type MigrationReport } from './migrate';
 import { judgeBoot, type BootObservation } from './outcome';
 import { XenUnavailableError, type XenOptions } from './xen/personality';
 
@@ -36,10 +36,14 @@ export interface BootRequest {
   console?: Sink;
   /** Present Xen HVM to the guest (lib/vmm/xen): its timer, IPIs and callback go over event channels. */
   xen?: boolean | XenOptions;
+  /** Stops the guest when aborted (the result says interrupted, as for a signal). */
+  signal?: AbortSignal;
   /** Bytes for the command's stdin, typed into the console once it runs (default: stdin is /dev/null). */
   input?: AsyncIterable<Uint8Array> | Uint8Array;
   /** Live-migrate the running guest into a fresh VM this long after the command started (lib/vmm/migrate). */
   migrateAfterMs?: number;
+  /** How to migrate (pre-copy limits, a hook into the stop-and-copy). */
+  migration?: MigrateOptions;
   /** Called once the migration is done (or failed: the guest then runs on in the source). */
   onMigrated?: (outcome: { report: MigrationReport } | { error: Error }) => void;
 }
@@ -123,7 +127,7 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
       if (migrateAfterMs === undefined) return;
       timers.push(setTimeout(() => {
         if (machine.ended) return;
-        migrate(machine).then((done) => {
+        migrate(machine, request.migration).then((done) => {
           machine = done.machine;
           migration = done.report;
           request.onMigrated?.({ report: done.report });
@@ -134,6 +138,8 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
     const onSignal = (): void => stop('interrupted');
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     for (const signal of signals) process.on(signal, onSignal);
+    request.signal?.addEventListener('abort', onSignal);
+    if (request.signal?.aborted) onSignal();
     let end: MachineEnd;
     try {
       end = await machine.start();
@@ -145,6 +151,7 @@ export async function bootCommand(request: BootRequest): Promise<BootResult> {
     } finally {
       for (const timer of timers) clearTimeout(timer);
       for (const signal of signals) process.removeListener(signal, onSignal);
+      request.signal?.removeEventListener('abort', onSignal);
     }
     watcher.close();
     const verdict = judgeBoot({ exitStatus: watcher.exitStatus, startedCommand: watcher.started, console: watcher.consoleText, end, stoppedFor }, limits);

@@ -8,7 +8,14 @@ import { savePlatform, restorePlatform } from './platform-state';
 import { Precopy, type PrecopyLimits, type PrecopyRound } from './precopy';
 import { restoreVcpuState, saveVcpuState, type MsrGaps, type VcpuState } from './vcpu-state';
 
-export type MigrateOptions = PrecopyLimits;
+export interface MigrateOptions extends PrecopyLimits {
+  /**
+   * Runs on the running source once the pre-copy is done, right before it is paused for the
+   * stop-and-copy: a VMM experiment's hook into the final copy (e.g. taking a Xen vCPU's vcpu_info away
+   * as a VMM does while it copies it). If it throws, the migration is abandoned and the source goes on.
+   */
+  beforeFinalCopy?: (source: LinuxMachine) => void | Promise<void>;
+}
 
 export interface MigrationReport {
   /** Pre-copy rounds while the guest ran: the full copy first, then each dirty set. */
@@ -49,11 +56,14 @@ export async function migrate(source: LinuxMachine, options: MigrateOptions = {}
 
     // KVM_GET_MSR_INDEX_LIST of the destination's /dev/kvm (the same module as the source's, here).
     const msrIndices = destination.msrIndexList();
+    await options.beforeFinalCopy?.(source);
+    if (source.ended) throw new Error('the source machine ended before the stop-and-copy');
     paused = performance.now();
     await source.pause();
     const savedAt = performance.now();
     if (source.ended) throw new Error('the source machine ended while it was paused');
-    const finalPages = precopy.finish();
+    // KVM writes event channels into shared_info and vcpu_info without marking them in the dirty log.
+    const finalPages = precopy.finish(source.xen?.unloggedPages() ?? []);
     const msrGaps: MsrGaps = { unreadable: [], refused: [] };
     const states: VcpuState[] = [];
     for (const vcpu of source.vcpus) states.push(await saveVcpuState(vcpu, msrIndices, msrGaps));

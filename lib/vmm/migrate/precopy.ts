@@ -96,12 +96,16 @@ export class Precopy {
 
   /**
    * With the guest paused: copies the last round's set and what was written since. Returns how many
-   * pages that was (the stop-and-copy set).
+   * pages that was (the stop-and-copy set). `alsoPages`: page numbers to copy whatever the log says
+   * (those the kernel writes without logging them).
    */
-  finish(): number {
+  finish(alsoPages: readonly number[] = []): number {
     const last = this.source.getDirtyLog(this.slot);
     const pending = this.pending ?? new Uint8Array(last.length).fill(0xff);
     const bitmap = last.map((byte, i) => byte | pending[i]!);
+    for (const page of alsoPages) {
+      if (page >= 0 && page < bitmap.length * 8) bitmap[page >> 3]! |= 1 << (page & 7);
+    }
     const from = this.region(this.source);
     const to = this.region(this.destination);
     for (const [first, count] of dirtyRuns(bitmap)) copyPages(from, to, first, count);

@@ -134,7 +134,34 @@ export class XenPersonality {
 
   /** The Xen state of the paused machine, for the destination of a migration (lib/vmm/migrate). */
   save(): XenSavedState {
-    return { personality: this.state, kvm: saveXenState(this.xen, this.xenVcpus(), this.caps) };
+    const kvm = saveXenState(this.xen, this.xenVcpus(), this.caps);
+    // A vcpu_info taken away for a moment (as while a VMM copies it) belongs where the guest put it.
+    for (const vcpu of kvm.vcpus) {
+      const gpa = this.vcpuInfoGpa(vcpu.id);
+      if ((vcpu.vcpuInfo === undefined || vcpu.vcpuInfo === XEN_INVALID_GPA) && gpa !== undefined) vcpu.vcpuInfo = BigInt(gpa);
+    }
+    return { personality: this.state, kvm };
+  }
+
+  /** Where vCPU `id`'s vcpu_info is: the one it registered, else its slot in shared_info (if placed). */
+  vcpuInfoGpa(id: number): number | undefined {
+    const registered = this.places[id]?.vcpuInfo;
+    if (registered !== undefined) return registered;
+    return this.sharedInfoGfn === undefined || id >= MAX_VIRT_CPUS ? undefined : this.sharedInfoGfn * PAGE + id * VCPU_INFO_SIZE;
+  }
+
+  /**
+   * The guest pages KVM writes events into without marking them in the dirty log (shared_info and each
+   * vcpu_info): a migration copies them in its stop-and-copy whatever the log says, as QEMU does.
+   */
+  unloggedPages(): number[] {
+    const pages = new Set<number>();
+    if (this.sharedInfoGfn !== undefined) pages.add(this.sharedInfoGfn);
+    for (let id = 0; id < this.host.cpus; id++) {
+      const gpa = this.vcpuInfoGpa(id);
+      if (gpa !== undefined) for (const end of [gpa, gpa + VCPU_INFO_SIZE - 1]) pages.add(Math.floor(end / PAGE));
+    }
+    return [...pages];
   }
 
   /**
