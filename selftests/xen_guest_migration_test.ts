@@ -28,6 +28,8 @@ const DEADLINE_WAIT_MS = 3000;
 const PAGE = 4096;
 /** The console has said all it had queued once it has been silent this long (a line is some 10 bytes). */
 const CONSOLE_QUIET_MS = 300;
+/** How long the fired-into-the-shadow state must hold before the copy (the guest sleeps 100 ms at a time). */
+const SETTLED_MS = 300;
 
 // Shell builtins only, so that a line costs no fork: each `sleep 0.1` needs the guest's timer.
 const counter = `i=0; while [ $i -lt ${TICKS} ]; do echo "count $i"; i=$((i+1)); sleep 0.1; done`;
@@ -78,14 +80,20 @@ async function deactivateAndWait(source: LinuxMachine, seen: FinalCopy[]): Promi
     // and went idle; KVM then fired it where the guest cannot see it).
     const shinfo = new SharedInfoView(source.vm.memory, xen.state.sharedInfoGfn! * PAGE);
     const expires = (): Promise<bigint> => source.onVcpu(id, (vcpu) => new XenVcpu(vcpu).get('TIMER').expiresNs);
+    // The state must also last: a guest still scanning shared_info from the upcall it took before can
+    // find the fired port there and take it (seen: one more counter line after the migration), and
+    // then it clears the port's pending bit.
     const started = performance.now();
-    let fired = false;
-    while (!fired && performance.now() - started < DEADLINE_WAIT_MS) {
-      fired = (await expires()) === 0n && shinfo.isPending(port) && !selBit() && vinfo.upcallPending === 0;
-      if (!fired) await sleep(5);
+    let firedAt: number | undefined;
+    const settled = (): boolean => firedAt !== undefined && performance.now() - firedAt >= SETTLED_MS;
+    while (!settled() && performance.now() - started < DEADLINE_WAIT_MS) {
+      const inShadow = (await expires()) === 0n && shinfo.isPending(port) && !selBit() && vinfo.upcallPending === 0;
+      firedAt = inShadow ? firedAt ?? performance.now() : undefined;
+      if (!settled()) await sleep(5);
     }
+    const fired = settled();
     seen.push({
-      port, fired, waitedMs: performance.now() - started, pendingInSharedInfo: shinfo.isPending(port), masked: shinfo.isMasked(port),
+      port, fired, waitedMs: (firedAt ?? performance.now()) - started, pendingInSharedInfo: shinfo.isPending(port), masked: shinfo.isMasked(port),
       selBit: selBit(), upcallPending: vinfo.upcallPending, before,
     });
   }
