@@ -12,6 +12,7 @@ import { classify } from '../lib/vm/classify';
 import { EndMarkedStream, endMarker } from '../lib/vm/end-marker';
 import { commandScript, initScript } from '../lib/vm/guest-init';
 import { runArchive } from '../lib/vm/initramfs';
+import { guestCommandLine } from '../lib/vm/run';
 import { parseVmArgs } from '../bin/vm-flags';
 import { runInVm, VmError, vmExitStatus } from '../lib/vm';
 
@@ -207,4 +208,10 @@ t.test('the init holds the run\'s node binary open (its pages stay cached over 9
   const held = spawnSync('sh', ['-c', `${lines('/node')}readlink /proc/$$/fd/7; sh -c 'ls /proc/self/fd' 7<&-`], { encoding: 'utf8' }).stdout.split('\n');
   t.equal(held[0], path.join(dir, 'node'));
   t.notOk(held.slice(1).includes('7'), 'the command does not inherit it');
+});
+
+t.test('the guest command line: quiet unless --verbose shows the console, the user\'s --append last', async (t) => {
+  t.equal(guestCommandLine(false, undefined), 'console=ttyS0 quiet panic=-1 oops=panic');
+  t.equal(guestCommandLine(true, undefined), 'console=ttyS0 panic=-1 oops=panic', '--verbose: the whole boot log');
+  t.equal(guestCommandLine(false, 'loglevel=8 nokaslr'), 'console=ttyS0 quiet panic=-1 oops=panic loglevel=8 nokaslr');
 });

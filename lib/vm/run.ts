@@ -189,6 +189,15 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
   return { ...second, message, attempts: 2, retriedAfter: first.message, durationMs: Date.now() - started };
 }
 
+/**
+ * The guest kernel's command line: its console on the serial port, a panic or oops ends the run.
+ * `quiet` (warnings and worse only, which the runner's classifier still sees) unless the console is
+ * shown (--verbose): there the whole boot log is what the user asked for.
+ */
+export function guestCommandLine(verbose: boolean, append: string | undefined): string {
+  return ['console=ttyS0', verbose ? '' : 'quiet', 'panic=-1', 'oops=panic', append ?? ''].filter((word) => word !== '').join(' ');
+}
+
 /** Who hears the console: the caller's onConsole, and onProgress when verbose. */
 function consoleListener(request: RunRequest): { onConsole?: (text: string) => void } {
   const listeners = [request.onConsole, request.verbose && request.onProgress ? consoleTo(request.onProgress) : undefined].filter((listener) => listener !== undefined);
@@ -210,7 +219,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
     const made = spawnSync('mkfifo', [stdoutFifo, stderrFifo], { encoding: 'utf8' });
     if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr || made.error?.message}`);
 
-    const append = ['console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', request.append ?? ''].join(' ').trim();
+    const append = guestCommandLine(request.verbose === true, request.append);
     const limits = { timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS, bootTimeoutMs: BOOT_TIMEOUT_MS };
     const seen = await bootQemu({
       qemuArgs: qemuArgs({
