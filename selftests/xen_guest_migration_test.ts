@@ -100,7 +100,7 @@ async function deactivateAndWait(source: LinuxMachine, seen: FinalCopy[]): Promi
 }
 
 function describe(copy: FinalCopy, id: number): string {
-  return `vCPU ${id}: timer port ${copy.port} ${copy.fired ? `fired ${copy.waitedMs.toFixed(0)} ms after vcpu_info went away` : `not fired into the shadow within ${DEADLINE_WAIT_MS} ms`}; `
+  return `vCPU ${id}: timer port ${copy.port} ${copy.fired ? `fired ${copy.waitedMs.toFixed(0)} ms after vcpu_info went away` : `not fired into the shadow for ${SETTLED_MS} ms on end within ${DEADLINE_WAIT_MS} ms`}; `
     + `in shared_info pending ${copy.pendingInSharedInfo}, masked ${copy.masked}; in vcpu_info its evtchn_pending_sel bit ${copy.selBit}, evtchn_upcall_pending ${copy.upcallPending} `
     + `(before: ${copy.before.selBit}, ${copy.before.upcallPending})`;
 }
