@@ -3,7 +3,7 @@
 // when they hide the answer; a run's verdict and the git bisect run status; the versions walked.
 import t from 'tap';
 
-import { firstDiffering, GIT_BISECT_ABORT, gitBisectAbort, gitBisectStatus, judgeRun, resolveStage, versionsBetween, type Judgement } from '../lib/bisect';
+import { confirmedJudgement, firstDiffering, GIT_BISECT_ABORT, gitBisectAbort, gitBisectStatus, judgeRun, resolveStage, versionsBetween, type Judgement } from '../lib/bisect';
 
 const KTAP = (stageLine: string, status: 'ok' | 'not ok'): string =>
   ['KTAP version 1', '1..1', '  KTAP version 1', '  1..2', '  ok 1 stage 0 TEST_INJECT_VECTOR', `  ${stageLine}`, `${status} 1 xen_shinfo_test`].join('\n');
@@ -79,4 +79,40 @@ t.test('the Debian versions from good to bad, in either direction', async (t) =>
   t.same(versionsBetween(offered, 'debian:6.12.117+deb12', 'debian:6.12.113-1~deb12u1'), ['6.12.117', '6.12.115', '6.12.113'], 'a later good version: where something got fixed');
   t.throws(() => versionsBetween(offered, 'debian:6.12.108', 'debian:6.12.117'), /--good 6\.12\.108: the package source offers no such Debian kernel/);
   t.throws(() => versionsBetween(offered, 'debian:6.12.117', 'debian:6.12.117'), /the same version/);
+});
+
+t.test('confirmedJudgement: a difference counts once it shows twice; two disagreeing runs, a third decides', async (t) => {
+  const scripted = (answers: Judgement[]): { judge: (attempt: number) => Promise<Judgement>; attempts: number[] } => {
+    const attempts: number[] = [];
+    return { attempts, judge: async (attempt) => { attempts.push(attempt); return answers[attempt - 1]!; } };
+  };
+  const cases: Array<[Judgement[], Judgement, number]> = [
+    [['same'], 'same', 1],
+    [['unjudged'], 'unjudged', 1],
+    [['differs', 'differs'], 'differs', 2],
+    [['differs', 'same', 'same'], 'same', 3],
+    [['differs', 'same', 'differs'], 'differs', 3],
+    [['differs', 'unjudged', 'differs'], 'differs', 3],
+    [['differs', 'same', 'unjudged'], 'unjudged', 3],
+    [['differs', 'unjudged', 'unjudged'], 'unjudged', 3],
+  ];
+  for (const [answers, expected, runs] of cases) {
+    const { judge, attempts } = scripted(answers);
+    t.equal(await confirmedJudgement(judge), expected, `${answers.join(', ')} -> ${expected}`);
+    t.same(attempts, [1, 2, 3].slice(0, runs), `in ${runs} run(s)`);
+  }
+});
+
+t.test('a bisect over a flaky check still names the patch: a one-off failure before it is not believed', async (t) => {
+  // Items 1..4; item 3 really differs, item 2 fails once (a TCG timing flake) and passes when run again.
+  const runs = new Map<number, number>();
+  const result = await firstDiffering(4, (item) => confirmedJudgement(async () => {
+    const n = (runs.get(item) ?? 0) + 1;
+    runs.set(item, n);
+    if (item >= 3) return 'differs';
+    return item === 2 && n === 1 ? 'differs' : 'same';
+  }));
+  t.equal(result.first, 3);
+  t.same(result.judged, [{ item: 2, judgement: 'same' }, { item: 3, judgement: 'differs' }]);
+  t.same([...runs].sort(), [[2, 3], [3, 2]], 'item 2 three times (differs, same, same), item 3 twice');
 });

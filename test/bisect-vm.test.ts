@@ -1,8 +1,8 @@
 // kvm-xen bisect for real: a series of four patches (test/data/patch-series) of which the third breaks
 // stage 5 (TEST_RUNSTATE_DATA) of xen_shinfo_test. The bisect, judging that stage (the later stages
 // are timing-sensitive under TCG on a loaded host, so the suite's overall verdict can flake), must
-// name patch 3 and the stage, in three boots (the unpatched modules, then prefixes 2 and 3) and three
-// module sets built or cached; --run then judges the broken modules "bad" for git bisect run, and a
+// name patch 3 and the stage, in four boots (the unpatched modules, then prefix 2, and prefix 3 twice:
+// a difference counts once it shows twice) and three module sets built or cached; --run then judges the broken modules "bad" for git bisect run, and a
 // missing kernel "cannot judge". --good/--bad walks two real Debian kernels (6.12.115 and 6.12.117),
 // each booted with its own modules; the stage is the same in both, so nothing is found (exit 1).
 import fs from 'node:fs';
@@ -35,7 +35,9 @@ t.test('bisect over four patches names the third and the check it broke', async 
   t.match(run.stdout, 'judged: 2 same, 3 differs');
   const cost = /(\d+) boot\(s\), (\d+) build\(s\), (\d+) from the cache, ([\d.]+) s/.exec(run.stdout);
   t.ok(cost, 'says what it cost');
-  t.equal(Number(cost?.[1]), 3, 'three boots: unpatched, patches 1-2, patches 1-3');
+  // Prefix 3's difference is confirmed by a second run; prefix 2 passes (a one-off failure there, a
+  // TCG timing flake of this very stage, would take a third run and not be believed).
+  t.ok([4, 6].includes(Number(cost?.[1])), `four boots: unpatched, patches 1-2, patches 1-3 twice (six if prefix 2 flaked once): ${cost?.[1]}`);
   t.equal(Number(cost?.[2]) + Number(cost?.[3]), 3, 'three module sets, built or from the cache');
   t.same(treesHeldBy(bisect.child.pid!), [], 'no kept build tree is left held by the bisect');
 });

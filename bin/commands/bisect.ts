@@ -1,6 +1,6 @@
 // kvm-xen bisect: which patch of a series (or which Debian kernel between two) changed the suite's
 // verdict or a stage's, with the fewest boots; and --run, one judgement of a kernel for `git bisect run`.
-import { changedStages, firstDiffering, gitBisectAbort, gitBisectStatus, judgeRun, resolveStage, versionsBetween, type Judgement, type RunVerdict } from '../../lib/bisect';
+import { changedStages, confirmedJudgement, firstDiffering, gitBisectAbort, gitBisectStatus, judgeRun, resolveStage, versionsBetween, type Judgement, type RunVerdict } from '../../lib/bisect';
 import { offeredKernelVersions } from '../../lib/debian/kernel';
 import { flatten } from '../../lib/tap/compare';
 import { PatchSeriesBuilder } from '../../lib/kbuild';
@@ -17,8 +17,10 @@ const usage = `usage: kvm-xen bisect --patches P1 P2 ... PN [--kernel debian[:VE
 
 --patches: finds the first patch of the series (applied in order to the kernel's KVM sources) whose
 KVM modules change the suite's verdict, or the outcome of stage S, from the unpatched modules'. It
-boots the unpatched modules once, then binary-searches the prefixes (1 + about log2(N+1) boots),
-each prefix's modules built incrementally in one tree and cached as build-kvm caches them. Prints
+boots the unpatched modules once, then binary-searches the prefixes (1 + about log2(N+1) boots,
+and one more for each prefix that differs: a difference counts once it shows twice, a third run
+deciding when the two disagree), each prefix's modules built incrementally in one tree and cached as
+build-kvm caches them. Prints
 the patch, the stages it changed, and how many builds and boots it took.
 
 --good/--bad: the same across the Debian 6.12 kernels the package source offers, from the good
@@ -158,17 +160,18 @@ async function search(items: readonly Item[], request: BisectRequest, counts: ()
   const what = stage ?? 'the suite';
   process.stderr.write(`kvm-xen bisect: reference verdict of ${what}: ${reference.verdict} (ran ${kernel})\n`);
   const verdicts = new Map<number, RunVerdict>();
-  const result = await firstDiffering(items.length - 1, async (index): Promise<Judgement> => {
-    process.stderr.write(`kvm-xen bisect: trying ${items[index]!.label}\n`);
+  const result = await firstDiffering(items.length - 1, (index) => confirmedJudgement(async (attempt): Promise<Judgement> => {
+    const again = attempt === 1 ? '' : attempt === 2 ? ' again (a difference counts once it shows twice)' : ' a third time (the two runs disagreed)';
+    process.stderr.write(`kvm-xen bisect: trying ${items[index]!.label}${again}\n`);
     const { verdict: run, kernel: ran } = await judgedRun(await items[index]!.vm(), request.testArgs, stage, false);
     boots++;
     // Every other item would end the same way: stepping around it would only spend boots.
     if (!run.judged && run.stop) throw new VmError(run.stop, run.reason);
-    verdicts.set(index, run);
     const judgement: Judgement = !run.judged ? 'unjudged' : run.verdict === reference.verdict ? 'same' : 'differs';
+    if (judgement === 'differs') verdicts.set(index, run);
     process.stderr.write(`kvm-xen bisect: ${items[index]!.label}: ${run.judged ? `${what} ${run.verdict}` : `cannot judge (${run.reason})`} -> ${judgement} (ran ${ran})\n`);
     return judgement;
-  });
+  }));
   const cost = `${boots} boot(s), ${counts()}, ${seconds(Date.now() - started)}`;
   if (result.first === undefined && result.candidates.length === 0) {
     process.stdout.write(`nothing changes the verdict of ${what} from ${reference.verdict} (${cost})\n`);

@@ -2,7 +2,8 @@
 // each judged the same as the reference or different; find the first that differs, judging as few
 // as possible (binary search: the change is taken to stay once it appears, as git bisect does). An
 // item that cannot be judged (no kernel, a flake) is skipped and a neighbour judged instead; when
-// skipped items hide where the change came, all of them are named.
+// skipped items hide where the change came, all of them are named. A difference counts only once it
+// shows again (confirmedJudgement): one run of a check with a timing window can fake one.
 
 export type Judgement = 'same' | 'differs' | 'unjudged';
 
@@ -44,4 +45,21 @@ export async function firstDiffering(n: number, judge: (item: number) => Promise
   const open = [...skipped].filter((item) => item > lo && item < hi).sort((a, b) => a - b);
   if (open.length === 0) return { first: hi <= n ? hi : undefined, candidates: hi <= n ? [hi] : [], judged };
   return { first: undefined, candidates: hi <= n ? [...open, hi] : open, judged };
+}
+
+/**
+ * `judge` of one item, with a difference confirmed: a 'differs' is judged again, and when the second
+ * run does not differ a third decides (two of three). Under TCG a timing-sensitive stage can fail once
+ * in a few dozen runs on an unchanged kernel, and a bisect that believed it named the wrong patch (seen
+ * in CI: TEST_RUNSTATE_DATA failed on a prefix that does not touch it). Costs one more run per
+ * differing item, and a "same" or "unjudged" item is judged once, as before.
+ */
+export async function confirmedJudgement(judge: (attempt: number) => Promise<Judgement>): Promise<Judgement> {
+  const first = await judge(1);
+  if (first !== 'differs') return first;
+  const second = await judge(2);
+  if (second === 'differs') return 'differs';
+  const third = await judge(3);
+  if (third === 'differs') return 'differs';
+  return second === 'same' && third === 'same' ? 'same' : 'unjudged';
 }
