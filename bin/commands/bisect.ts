@@ -160,10 +160,16 @@ async function search(items: readonly Item[], request: BisectRequest, counts: ()
   const what = stage ?? 'the suite';
   process.stderr.write(`kvm-xen bisect: reference verdict of ${what}: ${reference.verdict} (ran ${kernel})\n`);
   const verdicts = new Map<number, RunVerdict>();
+  // An item judged again (a difference confirmed) runs the same modules or kernel, got once.
+  const vms = new Map<number, Promise<VmOptions>>();
+  const vmOf = (index: number): Promise<VmOptions> => {
+    if (!vms.has(index)) vms.set(index, items[index]!.vm());
+    return vms.get(index)!;
+  };
   const result = await firstDiffering(items.length - 1, (index) => confirmedJudgement(async (attempt): Promise<Judgement> => {
     const again = attempt === 1 ? '' : attempt === 2 ? ' again (a difference counts once it shows twice)' : ' a third time (the two runs disagreed)';
     process.stderr.write(`kvm-xen bisect: trying ${items[index]!.label}${again}\n`);
-    const { verdict: run, kernel: ran } = await judgedRun(await items[index]!.vm(), request.testArgs, stage, false);
+    const { verdict: run, kernel: ran } = await judgedRun(await vmOf(index), request.testArgs, stage, false);
     boots++;
     // Every other item would end the same way: stepping around it would only spend boots.
     if (!run.judged && run.stop) throw new VmError(run.stop, run.reason);
