@@ -3,8 +3,7 @@
 import path from 'node:path';
 
 import { projectRoot } from '../lib/paths';
-import { resolveKernel, runInVm, type RunRequest, type VmOptions, type VmResult } from '../lib/vm';
-import { GUEST_KERNEL_ENV } from '../selftests/xen_guest_migration_test';
+import { runInVm, type RunRequest, type VmOptions, type VmResult } from '../lib/vm';
 
 /** This CLI's entry file (dist/bin/kvm-xen.js beside this one once compiled). */
 export const cliPath = (): string => path.join(__dirname, 'kvm-xen.js');
@@ -16,15 +15,10 @@ export type SuiteIo = Pick<RunRequest, 'output' | 'errorOutput' | 'onRetry'>;
  * Runs `kvm-xen test ...testArgs` in the VM; the result's status is the suite's (0/1/4) or the runner's.
  * A retry after a TCG flake says so in the suite's output, as a KTAP diagnostic line.
  */
-export async function runSuiteInVm(options: VmOptions, testArgs: readonly string[], io: SuiteIo = {}): Promise<VmResult> {
+export function runSuiteInVm(options: VmOptions, testArgs: readonly string[], io: SuiteIo = {}): Promise<VmResult> {
   const onRetry = (reason: string): void => {
     io.onRetry?.(reason);
     io.output?.write(`# kvm-xen: retried in a fresh VM: ${reason}\n`);
   };
-  // xen_guest_migration_test boots a Linux guest of its own in the VM: the kernel the VM runs. A kernel
-  // that cannot be had is left to runInVm, whose result says so (exit 66, "cannot judge" for a
-  // bisect), rather than thrown from here.
-  const guestKernel = await resolveKernel(options.kernel ?? 'debian').then((kernel) => kernel.bzImage, () => undefined);
-  const env = { ...options.env, ...(guestKernel === undefined ? {} : { [GUEST_KERNEL_ENV]: guestKernel }) };
-  return runInVm({ ...options, ...io, env, onRetry, command: [process.execPath, cliPath(), 'test', ...testArgs], cwd: projectRoot });
+  return runInVm({ ...options, ...io, onRetry, command: [process.execPath, cliPath(), 'test', ...testArgs], cwd: projectRoot });
 }

@@ -15,7 +15,8 @@ export const vmOptionsHelp = `VM options:
   --timeout S       limit for the whole run in seconds (default 1800)
   --append ARGS     extra kernel command-line arguments
   --env K=V         set an environment variable for the command (repeatable; K a shell name;
-                    PATH, HOME=/tmp and TERM are set already)
+                    PATH, HOME=/tmp and TERM are set already, and KVM_XEN_GUEST_KERNEL
+                    names the bzImage the VM booted)
   --verbose         show the guest kernel's console on stderr`;
 
 const valued = new Set(['--kernel', '--kvm-modules', '--kvm-param', '--accel', '--smp', '--mem', '--timeout', '--append', '--env']);

@@ -9,7 +9,7 @@
 // that re-raises already-pending ports when the timer is set up again (kernel/0001), the guest's
 // timer never fires again and its counter stops. That is detected within STALL_MS and reported as the
 // known gap (KTAP "# XFAIL"; --strict counts it), the guest stopped: never a hang.
-import { resolveKernel } from '../lib/vm';
+import { BOOTED_KERNEL_ENV, resolveKernel } from '../lib/vm';
 import { bootCommand, type LinuxMachine, type MigrationReport } from '../lib/vmm';
 import { portWord, SharedInfoView, VcpuInfoView, XEN_INVALID_GPA, XenVcpu } from '../lib/xen';
 import { openKvmOrSkip } from './lib/kvm-device';
@@ -17,8 +17,6 @@ import { selftestMain, type Tap, TestFailure, testRequire } from './lib/ksft';
 import { requireEventChannels } from './evtchn/guest-vm';
 import { KNOWN_GAP } from './evtchn/known-gap';
 
-/** The bzImage to boot (the runner sets it to the kernel it booted); else Debian's, from the cache. */
-export const GUEST_KERNEL_ENV = 'KVM_XEN_GUEST_KERNEL';
 const TICKS = 50;
 const MIGRATE_AFTER_MS = 1500;
 /** Nested KVM under TCG: a guest that prints nothing for this long after the migration has stalled. */
@@ -125,7 +123,8 @@ class CounterWatch {
 }
 
 async function guestKernel(): Promise<string> {
-  return process.env[GUEST_KERNEL_ENV] || (await resolveKernel('debian')).bzImage;
+  // In the runner's VM, the kernel that VM booted; elsewhere Debian's, from the cache.
+  return process.env[BOOTED_KERNEL_ENV] || (await resolveKernel('debian')).bzImage;
 }
 
 export async function xenGuestMigrationTest(tap: Tap): Promise<void> {

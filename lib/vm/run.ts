@@ -91,13 +91,17 @@ const NOWHERE: Sink = { write: () => undefined };
 const consoleTo = (onProgress: OnProgress) => (text: string): void => onProgress({ kind: 'console', text });
 const FALLBACK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-function guestEnvironment(extra: Readonly<Record<string, string>>): Record<string, string> {
+/** Names the bzImage the VM booted, for a command that boots that kernel itself (xen_guest_migration_test). */
+export const BOOTED_KERNEL_ENV = 'KVM_XEN_GUEST_KERNEL';
+
+function guestEnvironment(bzImage: string, extra: Readonly<Record<string, string>>): Record<string, string> {
   return {
     PATH: process.env['PATH'] ?? FALLBACK_PATH,
     // The host's home is read-only in the guest; the scratch /tmp is writable.
     HOME: '/tmp',
     TERM: process.env['TERM'] ?? 'dumb',
     KVM_XEN_IN_VM: '1',
+    [BOOTED_KERNEL_ENV]: bzImage,
     // npm and npx would write their cache into the read-only host home and wait on the registry the
     // guest cannot reach: a cache in the scratch /tmp, offline, no update or funding checks.
     npm_config_cache: '/tmp/.npm',
@@ -209,7 +213,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
   const dir = makeRunDir();
   try {
     const nonce = crypto.randomBytes(16).toString('hex');
-    const script = commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(request.env ?? {}) });
+    const script = commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(bootPlan.kernel.bzImage, request.env ?? {}) });
     const initrd = path.join(dir, 'initrd');
     fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive({
       nonce, command: script, keep: keptTmpDirectory(request.cwd ?? process.cwd()), hold: fs.realpathSync(process.execPath), moduleArgs: bootPlan.moduleArgs,
