@@ -2,8 +2,8 @@
 // stage 5 (TEST_RUNSTATE_DATA) of xen_shinfo_test. The bisect, judging that stage (the later stages
 // are timing-sensitive under TCG on a loaded host, so the suite's overall verdict can flake), must
 // name patch 3 and the stage, in four boots (the unpatched modules, then prefix 2, and prefix 3 twice:
-// a difference counts once it shows twice) and three module sets built or cached; --run then judges the broken modules "bad" for git bisect run, and a
-// missing kernel "cannot judge". --good/--bad walks two real Debian kernels (6.12.115 and 6.12.117),
+// a difference counts once it shows twice) and three module sets built or cached; --run then judges
+// the broken modules "bad" for git bisect run, and a missing kernel "cannot judge". --good/--bad walks two real Debian kernels (6.12.115 and 6.12.117),
 // each booted with its own modules; the stage is the same in both, so nothing is found (exit 1).
 import fs from 'node:fs';
 import path from 'node:path';
