@@ -105,7 +105,6 @@ export async function watchPatches(request: WatchRequest): Promise<WatchEnd> {
   try {
     let fingerprint = files.fingerprint();
     let seenAt = Date.now();
-    let retried = false;
     while (!signal.aborted) {
       onEvent({ kind: 'building', patches: request.patches });
       let build: TreeBuild | undefined;
@@ -116,14 +115,16 @@ export async function watchPatches(request: WatchRequest): Promise<WatchEnd> {
         if (!(error instanceof BuildError)) throw error;
         onEvent({ kind: 'buildFailed', message: error.message });
       }
-      if (build) {
+      // A TCG flake is the machine's, not the patch's: the same build (not built again: its report
+      // names what this change compiled) runs once more in a fresh guest.
+      for (let attempt = 1; build && !signal.aborted; attempt++) {
         try {
           const report = await iteration(build);
           if (report) {
             previous = report.tap;
             onEvent({ kind: 'run', report: { ...report, number: ++runs, totalMs: Date.now() - seenAt } });
           }
-          retried = false;
+          break;
         } catch (error) {
           if (signal.aborted) break;
           if (!(error instanceof SessionEnded)) throw error;
@@ -131,13 +132,10 @@ export async function watchPatches(request: WatchRequest): Promise<WatchEnd> {
           lastResult = error.result;
           onEvent({ kind: 'guestLost', message: error.message, result: error.result });
           if (error.result && FATAL.has(error.result.outcome)) return { reason: 'noGuest', result: error.result, runs };
-          // A TCG flake is the machine's, not the patch's: the same build once more in a fresh guest.
-          if (error.result?.outcome === 'flake' && !retried) {
-            retried = true;
-            continue;
-          }
+          if (error.result?.outcome !== 'flake' || attempt > 1) break;
         }
       }
+      if (signal.aborted) break;
       onEvent({ kind: 'waiting' });
       const next = await files.changedFrom(fingerprint, signal);
       if (next === undefined) break;
