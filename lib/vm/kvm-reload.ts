@@ -23,6 +23,14 @@ export function reloadScript(dir: string, moduleArgs: ReadonlyMap<string, readon
   const module = (name: string): string => shellQuote(`${dir}/${stagedModuleFile(name)}`);
   // Its messages (busybox's too) go to stdout, which the session hands back with the status.
   return `exec 2>&1
+# A swap patches kernel text: static keys flip as the keeper's VM goes and comes back, kvm-amd's load
+# rewrites kvm's static calls. Multi-threaded TCG can let another vCPU run the stale bytes (the int3
+# flake, vm-on-this-machine.md; CI saw it hit a swap twice), so the secondary CPUs are offline for it.
+offline=
+for cpu in /sys/devices/system/cpu/cpu[1-9]*; do
+  [ "$(cat $cpu/online 2> /dev/null)" = 1 ] && echo 0 > $cpu/online && offline="$offline $cpu"
+done
+trap 'for cpu in $offline; do echo 1 > $cpu/online; done' EXIT
 pidfile=${shellQuote(KEEPER_PID_FILE)}
 if [ -s "$pidfile" ]; then
   pid=$(cat "$pidfile")
