@@ -17,7 +17,10 @@ export const vmOptionsHelp = `VM options:
   --env K=V         set an environment variable for the command (repeatable; K a shell name;
                     PATH, HOME=/tmp and TERM are set already, and KVM_XEN_GUEST_KERNEL
                     names the bzImage the VM booted)
-  --verbose         show the guest kernel's console on stderr`;
+  --verbose         show the guest kernel's console on stderr
+  --snapshot        a warm start (TCG): the first run saves the booted guest's state in the
+                    cache (100-200 MB), later runs with the same kernel, modules and options
+                    restore it instead of booting (about 1 s instead of 10)`;
 
 const valued = new Set(['--kernel', '--kvm-modules', '--kvm-param', '--accel', '--smp', '--mem', '--timeout', '--append', '--env']);
 
@@ -39,8 +42,9 @@ export function checkVmOptions(options: VmOptions): void {
 
 /** Applies one VM flag to `options` (checked at once); returns false if `flag` is not a VM flag. */
 export function applyVmFlag(options: VmOptions, flag: string, value: string | undefined): boolean {
-  if (flag === '--verbose') {
-    options.verbose = true;
+  if (flag === '--verbose' || flag === '--snapshot') {
+    if (value !== undefined) throw new VmError('usage', `${flag} takes no value`);
+    options[flag === '--verbose' ? 'verbose' : 'snapshot'] = true;
     return true;
   }
   if (!valued.has(flag)) return false;
@@ -89,7 +93,7 @@ export function parseVmArgs(argv: readonly string[]): { options: VmOptions; rest
     if (arg === '--') return { options, rest, command: argv.slice(i + 1) };
     const eq = arg.indexOf('=');
     const [flag, inline] = arg.startsWith('--') && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    if (flag === '--verbose' || !valued.has(flag)) {
+    if (!valued.has(flag)) {
       if (!applyVmFlag(options, flag, inline)) rest.push(arg);
       continue;
     }

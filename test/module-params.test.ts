@@ -143,7 +143,7 @@ t.test("the init's reading of a parameter file gives insmod each argument exactl
   t.match(initScript, `[ -f /${moduleParamsDir}/$name ] && eval "set -- $(cat /${moduleParamsDir}/$name)"`, 'the init has those lines');
   t.match(initScript, 'insmod /modules/$name.ko "$@"');
 
-  const archive = runArchive({ nonce: 'n', command: 'c', moduleArgs: new Map([['kvm', args]]) }).toString('latin1');
+  const archive = runArchive({ nonce: 'n', command: 'c' }, new Map([['kvm', args]])).toString('latin1');
   t.match(archive, `${moduleParamsDir}/kvm`, 'the per-run archive carries the file');
   t.match(archive, moduleParamsFile(args));
   t.notMatch(runArchive({ nonce: 'n', command: 'c' }).toString('latin1'), moduleParamsDir, 'and nothing without parameters');

@@ -52,7 +52,7 @@ t.test('end marker: a marker with another nonce is output, and a run without the
 });
 
 const seen = (overrides: Partial<BootObservation>): BootObservation => ({
-  exitStatus: undefined, startedCommand: true, console: '', qemuErrors: '', qemuEnd: 'exit status 0', stoppedFor: undefined, durationMs: 1, ...overrides,
+  exitStatus: undefined, startedCommand: true, console: '', qemuErrors: '', qemuEnd: 'exit status 0', stoppedFor: undefined, alongsideError: undefined, durationMs: 1, ...overrides,
 });
 const limits = { timeoutMs: 60000, bootTimeoutMs: 180000 };
 const PANIC = '[   12.3] sysrq: Trigger a crash\n[   12.4] Kernel panic - not syncing: sysrq triggered crash\n';
@@ -70,6 +70,7 @@ t.test('classification: each way a run ends has its own outcome', async (t) => {
     ['a panic during boot is a crash too', { console: PANIC, startedCommand: false }, 'guestPanic', /before the command started/],
     ['the init says why it cannot go on', { startedCommand: false, console: 'kvm-xen-init: insmod kvm failed: Invalid module format\n' }, 'noStart', /could not start the command: insmod kvm failed/],
     ['boot timeout', { startedCommand: false, stoppedFor: 'bootTimeout' }, 'noStart', /within 180 s/],
+    ['warm start failed', { startedCommand: false, stoppedFor: 'alongsideFailed', alongsideError: 'saving the guest state failed: x' }, 'noStart', /the warm start failed: saving the guest state failed: x/],
     ['QEMU could not start', { startedCommand: false, qemuErrors: 'qemu-system-x86_64: -accel kvm: failed to initialize kvm\n' }, 'noStart', /QEMU: .*failed to initialize kvm/],
     ['the guest vanished mid-command', { console: 'quiet\n' }, 'guestPanic', /without a crash message or an exit status \(QEMU ended with exit status 0\)/],
     ['QEMU killed from outside', { qemuEnd: 'signal SIGKILL' }, 'guestPanic', /QEMU ended with signal SIGKILL, not sent by kvm-xen/],
@@ -144,8 +145,8 @@ t.test('VM flags parse the same way for every verb', async (t) => {
   t.same(parsed.options, { kernel: 'debian:6.12.117', smp: 4, env: { A: '1', B: 'x=y' }, verbose: true });
   t.same(parsed.rest, ['--strict', 'name'], 'what is not a VM flag is kept, in order');
   t.same(parsed.command, ['cmd', '--smp', '8'], 'everything after -- is the command, untouched');
-  t.same(parseVmArgs(['--timeout', '30', '--mem', '4096', '--accel', 'tcg']).options, { timeoutMs: 30000, memMb: 4096, accel: 'tcg' });
-  for (const bad of [['--smp', '0'], ['--accel', 'fast'], ['--env', 'novalue'], ['--timeout'], ['--mem', '2G']]) {
+  t.same(parseVmArgs(['--timeout', '30', '--mem', '4096', '--accel', 'tcg', '--snapshot']).options, { timeoutMs: 30000, memMb: 4096, accel: 'tcg', snapshot: true });
+  for (const bad of [['--smp', '0'], ['--accel', 'fast'], ['--env', 'novalue'], ['--timeout'], ['--mem', '2G'], ['--snapshot=yes'], ['--verbose=1']]) {
     let thrown: unknown;
     try {
       parseVmArgs(bad);
@@ -185,6 +186,7 @@ t.test('runInVm checks its options as the CLI does, before anything runs', async
     [{ env: { 'BAD-NAME': 'x' } }, RangeError, /^env name "BAD-NAME"/],
     [{ env: { GOOD: 3 } }, TypeError, /^env\.GOOD must be a string/],
     [{ kernel: 7 }, TypeError, /^kernel must be a string/],
+    [{ snapshot: 'yes' }, TypeError, /^snapshot must be a boolean/],
     [{ command: 'true' }, TypeError, /^command must be an array of strings/],
   ];
   for (const [options, type, message] of bad) {

@@ -32,9 +32,14 @@ export interface BootSpec {
   onConsole?: (text: string) => void;
   /** Stops QEMU as our own SIGINT would. */
   signal?: AbortSignal;
+  /**
+   * Runs beside the guest once QEMU is started (a warm start's save or restore, snapshot.ts), with a
+   * way to wait for a text on the console and a signal that QEMU has ended. If it fails QEMU is stopped.
+   */
+  alongside?: (consoleHas: (text: string) => Promise<void>, ended: AbortSignal) => Promise<void>;
 }
 
-export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted' | 'outputClosed';
+export type StopReason = 'timeout' | 'bootTimeout' | 'interrupted' | 'outputClosed' | 'alongsideFailed';
 
 export interface BootObservation {
   /** The command's exit status, from the end marker on its stdout port. */
@@ -48,6 +53,8 @@ export interface BootObservation {
   qemuEnd: string;
   /** Why we stopped QEMU, if we did before the command ended. */
   stoppedFor: StopReason | undefined;
+  /** How spec.alongside failed, if it did. */
+  alongsideError: string | undefined;
   durationMs: number;
 }
 
@@ -95,9 +102,27 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
     const sinks = [spec.stdout, spec.stderr];
     for (const sink of sinks) sink.on?.('error', onSinkError);
 
+    const consoleWaiters = new Set<{ text: string; resolve: () => void }>();
+    const consoleHas = (text: string): Promise<void> => new Promise((resolve) => {
+      if (consoleText.includes(text)) resolve();
+      else consoleWaiters.add({ text, resolve });
+    });
+    const ended = new AbortController();
+    let alongsideError: string | undefined;
+    spec.alongside?.(consoleHas, ended.signal).catch((error: Error) => {
+      if (ended.signal.aborted) return;
+      alongsideError = error.message;
+      stop('alongsideFailed');
+    });
+
     qemu.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       spec.onConsole?.(chunk);
       consoleText = (consoleText + chunk).slice(-CONSOLE_KEEP);
+      for (const waiter of consoleWaiters) {
+        if (!consoleText.includes(waiter.text)) continue;
+        consoleWaiters.delete(waiter);
+        waiter.resolve();
+      }
       if (!startedCommand && consoleText.includes(spec.startLine)) {
         startedCommand = true;
         clearTimeout(boot);
@@ -126,6 +151,7 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
     let qemuEnd = '';
     qemu.on('close', (code, signal) => {
       qemuDone = true;
+      ended.abort();
       qemuEnd = signal ? `signal ${signal}` : `exit status ${code}`;
       // A FIFO QEMU never opened (it failed early) would keep our reader waiting: open it ourselves.
       for (const channel of channels) channel.unblock();
@@ -150,6 +176,7 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
         qemuErrors: spawnError + qemuStderr.split('\n').filter((line) => line.trim() && !HARMLESS_QEMU_WARNING.test(line)).map((line) => `${line}\n`).join(''),
         qemuEnd,
         stoppedFor,
+        alongsideError,
         durationMs: Date.now() - started,
       });
     }

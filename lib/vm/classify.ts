@@ -89,6 +89,7 @@ export function classify(seen: BootObservation, limits: Limits, accel: 'kvm' | '
   const verdict = (outcome: VmOutcome, message: string): Verdict => ({ outcome, message, consoleTail: outcome === 'exited' ? [] : tail(consoleLines) });
   if (seen.stoppedFor === 'interrupted') return verdict('interrupted', 'interrupted; QEMU was stopped');
   if (seen.stoppedFor === 'outputClosed') return verdict('outputClosed', "the command's output was closed by its reader; QEMU was stopped");
+  if (seen.stoppedFor === 'alongsideFailed') return verdict('noStart', `the warm start failed: ${seen.alongsideError}; QEMU was stopped`);
   const when = seen.startedCommand ? 'while the command ran' : 'before the command started';
   if (accel === 'tcg' && consoleLines.some((line) => INT3_OOPS.test(line))) {
     return verdict('flake', `the guest kernel hit "Oops: int3" ${when}, a known multi-threaded TCG flake, not a kernel or test failure`);

@@ -24,6 +24,12 @@ export const KEEPER_PID_FILE = '/run/kvm-xen-keeper.pid';
 /** The virtio-serial port names the command's stdout and stderr go to (qemu.ts makes the ports). */
 export const outputPorts = { stdout: 'kvmxen.stdout', stderr: 'kvmxen.stderr' } as const;
 
+/** The virtio-serial port a warm-started guest reads its run from (snapshot.ts). */
+export const controlPort = 'kvmxen.control';
+
+/** The console line the init prints when it waits for its run: a warm start's snapshot point. */
+export const SNAPSHOT_POINT = 'KVMXEN-SNAPSHOT-POINT';
+
 export interface CommandScript {
   argv: readonly string[];
   cwd: string;
@@ -71,13 +77,14 @@ export function moduleParamsFile(args: readonly string[]): string {
 
 /**
  * /init. It reads the run's files from /run/kvm-xen (the per-run archive): nonce (removed once read,
- * so the command cannot learn it), command, params/MODULE. Modules are loaded in /modules/order, each
+ * so the command cannot learn it), command, params/MODULE; for a warm start (the file warm), the nonce
+ * and the command's files come later, over the control port. Modules are loaded in /modules/order, each
  * with its parameters; kvm_amd and kvm_intel only on their own vendor's CPU. A module that does not
  * load stops the run: a suite run without the user's KVM modules would answer the wrong question.
  * Messages for the host start with "kvm-xen-init:" on the console.
  */
 export const initScript = `${INIT_PREAMBLE}
-NONCE=$(cat /run/kvm-xen/nonce)
+NONCE=$(cat /run/kvm-xen/nonce 2> /dev/null)
 rm -f /run/kvm-xen/nonce
 say() { echo "$*" > /dev/ttyS0; }
 fail() { say "kvm-xen-init: $*"; poweroff -f; sleep 60; }
@@ -104,7 +111,17 @@ until OUT=$(port ${outputPorts.stdout}) && ERR=$(port ${outputPorts.stderr}); do
   [ $tries -gt 200 ] && fail "no virtio-serial output ports (the kernel needs CONFIG_VIRTIO_CONSOLE)"
   usleep 50000
 done
+# A warm start (snapshot.ts): QEMU saves the guest here, or restores it to here, before the run is known
+# and before the host root is mounted (a mounted 9p share cannot be saved). The run comes over the
+# control port: the nonce, the host's clock, and the directory with the command's files.
+if [ -e /run/kvm-xen/warm ]; then
+  CONTROL=$(port ${controlPort}) || fail "no control port for the warm start"
+  say "${SNAPSHOT_POINT}"
+  read -r NONCE NOW FILES < $CONTROL || fail "no run on the control port"
+  date -s "@$NOW" > /dev/null
+fi
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /mnt || fail "cannot mount the host root over 9p (the kernel needs 9P_FS and NET_9P_VIRTIO)"
+[ -n "$FILES" ] && { cp "/mnt$FILES"/* /run/kvm-xen/ || fail "cannot read the run's files from $FILES"; }
 mount -t proc proc /mnt/proc
 mount -t sysfs sys /mnt/sys
 mount -t devtmpfs dev /mnt/dev

@@ -134,21 +134,34 @@ export interface RunFiles {
   keep?: string | undefined;
   /** A host file the init holds open for the whole run (the node binary), so its pages stay cached in the guest. */
   hold?: string | undefined;
-  /** insmod's arguments per module (insmodArguments). */
-  moduleArgs?: ReadonlyMap<string, readonly string[]>;
 }
 
-/** The run's archive: /run/kvm-xen/{nonce,command,keep,hold,params/MODULE}. */
-export function runArchive(files: RunFiles): Buffer {
-  const moduleArgs = [...(files.moduleArgs ?? new Map<string, readonly string[]>())];
+/** The files of a run that a warm-started guest reads over the host root (command, keep, hold). */
+export function writeRunFiles(dir: string, files: Omit<RunFiles, 'nonce'>): void {
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'command'), files.command);
+  if (files.keep) fs.writeFileSync(path.join(dir, 'keep'), files.keep);
+  if (files.hold) fs.writeFileSync(path.join(dir, 'hold'), files.hold);
+}
+
+/**
+ * The run's archive: /run/kvm-xen/{nonce,command,keep,hold,params/MODULE}; for a warm start only
+ * params/MODULE and the file warm (the rest comes over the control port: the archive is the same for
+ * every run that restores the same state).
+ */
+export function runArchive(run: RunFiles | 'warm', moduleArgs: ReadonlyMap<string, readonly string[]> = new Map()): Buffer {
+  const file = (name: string, data: string): CpioEntry => ({ kind: 'file', path: `run/kvm-xen/${name}`, data: Buffer.from(data) });
+  const params = [...moduleArgs];
   return cpioArchive([
     { kind: 'dir', path: 'run' },
     { kind: 'dir', path: 'run/kvm-xen' },
-    { kind: 'file', path: 'run/kvm-xen/nonce', data: Buffer.from(files.nonce) },
-    { kind: 'file', path: 'run/kvm-xen/command', data: Buffer.from(files.command) },
-    ...(files.keep ? [{ kind: 'file' as const, path: 'run/kvm-xen/keep', data: Buffer.from(files.keep) }] : []),
-    ...(files.hold ? [{ kind: 'file' as const, path: 'run/kvm-xen/hold', data: Buffer.from(files.hold) }] : []),
-    ...(moduleArgs.length ? [{ kind: 'dir' as const, path: moduleParamsDir }] : []),
-    ...moduleArgs.map(([module, args]): CpioEntry => ({ kind: 'file', path: `${moduleParamsDir}/${module}`, data: Buffer.from(moduleParamsFile(args)) })),
+    ...(run === 'warm' ? [file('warm', '')] : [
+      file('nonce', run.nonce),
+      file('command', run.command),
+      ...(run.keep ? [file('keep', run.keep)] : []),
+      ...(run.hold ? [file('hold', run.hold)] : []),
+    ]),
+    ...(params.length ? [{ kind: 'dir' as const, path: moduleParamsDir }] : []),
+    ...params.map(([module, args]): CpioEntry => ({ kind: 'file', path: `${moduleParamsDir}/${module}`, data: Buffer.from(moduleParamsFile(args)) })),
   ]);
 }

@@ -43,6 +43,7 @@ export function validateVmOptions(options: VmOptions): void {
   if (options.memMb !== undefined) integerIn('memMb', options.memMb, MIN_MEM_MB, hostMemMb(), 'MiB, at most the host\'s memory');
   if (options.timeoutMs !== undefined) integerIn('timeoutMs', options.timeoutMs, 1, MAX_TIMEOUT_MS, 'ms');
   if (options.verbose !== undefined && typeof options.verbose !== 'boolean') throw new TypeError(`verbose must be a boolean, got ${typeof options.verbose}`);
+  if (options.snapshot !== undefined && typeof options.snapshot !== 'boolean') throw new TypeError(`snapshot must be a boolean, got ${typeof options.snapshot}`);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('onProgress must be a function');
   if (options.kvmParams !== undefined) validateKvmParams(options.kvmParams);
   if (options.env !== undefined) {

@@ -4,7 +4,7 @@
 // accelerator: KVM with -cpu host where the host's KVM can nest, else TCG with an SVM-capable CPU.
 import fs from 'node:fs';
 
-import { outputPorts } from './guest-init';
+import { controlPort, outputPorts, shellQuote } from './guest-init';
 
 export type Accel = 'auto' | 'kvm' | 'tcg';
 
@@ -23,6 +23,12 @@ export interface QemuOptions {
   accel: 'kvm' | 'tcg';
   smp: number;
   memMb: number;
+  /**
+   * A warm start (snapshot.ts): QEMU's monitor and the guest's control port on these UNIX sockets, a
+   * VM generation id (a restored guest's kernel reseeds its random numbers when it changes), and the
+   * saved state to restore, if any.
+   */
+  warm?: { monitorSocket: string; controlSocket: string; restoreFrom: string | undefined };
 }
 
 function readFlag(file: string): boolean {
@@ -109,5 +115,16 @@ export function qemuArgs(options: QemuOptions): string[] {
     '-chardev', `file,id=stderr,path=${optionValue(options.stderrFifo)}`, '-device', `virtserialport,bus=vser.0,chardev=stderr,name=${outputPorts.stderr}`,
     '-kernel', options.bzImage, '-initrd', options.initrd, '-append', options.append,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    ...(options.warm ? warmArgs(options.warm) : []),
+  ];
+}
+
+function warmArgs(warm: NonNullable<QemuOptions['warm']>): string[] {
+  return [
+    '-chardev', `socket,id=control,path=${optionValue(warm.controlSocket)},server=on,wait=off`,
+    '-device', `virtserialport,bus=vser.0,chardev=control,name=${controlPort}`,
+    '-monitor', `unix:${optionValue(warm.monitorSocket)},server=on,wait=off`,
+    '-device', 'vmgenid,guid=auto',
+    ...(warm.restoreFrom ? ['-incoming', `exec:cat ${shellQuote(warm.restoreFrom)}`] : []),
   ];
 }

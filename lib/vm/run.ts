@@ -13,13 +13,14 @@ import { endMarker } from './end-marker';
 import { VmError, vmExitStatus } from './errors';
 import { commandScript, START_MARKER } from './guest-init';
 import { ensureHostTools } from './host-tools';
-import { baseInitramfs, guestModules, runArchive } from './initramfs';
+import { baseInitramfs, guestModules, runArchive, writeRunFiles, type RunFiles } from './initramfs';
 import { resolveKernel, withKvmModules, type KernelImage } from './kernel';
 import { checkTreeConfig } from './tree-config';
 import { validateVmOptions } from './options';
 import { insmodArguments, type KvmParam } from './module-params';
-import { guestCpuVendor, qemuArgs, resolveAccel, type Accel } from './qemu';
+import { guestCpuVendor, qemuArgs, resolveAccel, type Accel, type QemuOptions } from './qemu';
 import { makeRunDir, removeStaleRunDirs } from './run-dir';
+import { driveWarmStart, snapshotFile } from './snapshot';
 
 export type { VmOutcome } from './classify';
 export type { Sink } from './boot';
@@ -38,6 +39,13 @@ export interface VmOptions {
   append?: string;
   /** Pass the guest kernel's console to onProgress as it comes. */
   verbose?: boolean;
+  /**
+   * A warm start, under TCG (snapshot.ts): the first run saves the booted guest's state in the cache,
+   * and later runs with the same kernel, modules and VM options restore it instead of booting. The
+   * guests restored from one state each get the host's clock, freshly seeded random numbers (QEMU's
+   * VM generation id) and their own boot id. Under KVM (a nesting host boots fast) it is ignored.
+   */
+  snapshot?: boolean;
   /** Extra environment variables for the command (besides PATH, HOME, TERM). */
   env?: Readonly<Record<string, string>>;
   /**
@@ -211,25 +219,40 @@ function consoleListener(request: RunRequest): { onConsole?: (text: string) => v
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
 async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResult> {
   const dir = makeRunDir();
+  let restoredFrom: string | undefined;
   try {
     const nonce = crypto.randomBytes(16).toString('hex');
-    const script = commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(bootPlan.kernel.bzImage, request.env ?? {}) });
+    const run: Omit<RunFiles, 'nonce'> = {
+      command: commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(bootPlan.kernel.bzImage, request.env ?? {}) }),
+      keep: keptTmpDirectory(request.cwd ?? process.cwd()),
+      hold: fs.realpathSync(process.execPath),
+    };
+    const warm = request.snapshot === true && bootPlan.accel === 'tcg';
     const initrd = path.join(dir, 'initrd');
-    fs.writeFileSync(initrd, Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive({
-      nonce, command: script, keep: keptTmpDirectory(request.cwd ?? process.cwd()), hold: fs.realpathSync(process.execPath), moduleArgs: bootPlan.moduleArgs,
-    })]));
+    const initrdBytes = Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive(warm ? 'warm' : { nonce, ...run }, bootPlan.moduleArgs)]);
+    fs.writeFileSync(initrd, initrdBytes);
     const stdoutFifo = path.join(dir, 'stdout');
     const stderrFifo = path.join(dir, 'stderr');
     const made = spawnSync('mkfifo', [stdoutFifo, stderrFifo], { encoding: 'utf8' });
     if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr || made.error?.message}`);
 
-    const append = guestCommandLine(request.verbose === true, request.append);
+    const qemu: QemuOptions = {
+      bzImage: bootPlan.kernel.bzImage, initrd, append: guestCommandLine(request.verbose === true, request.append), stdoutFifo, stderrFifo,
+      accel: bootPlan.accel, smp: request.smp ?? 2, memMb: request.memMb ?? 2048,
+    };
+    let alongside: Parameters<typeof bootQemu>[0]['alongside'];
+    if (warm) {
+      const files = path.join(dir, 'files');
+      writeRunFiles(files, run);
+      qemu.warm = { monitorSocket: path.join(dir, 'monitor'), controlSocket: path.join(dir, 'control'), restoreFrom: undefined };
+      const state = snapshotFile(qemuArgs(qemu), dir, bootPlan.kernel.bzImage, initrdBytes);
+      if (state.exists) qemu.warm.restoreFrom = restoredFrom = state.file;
+      const warmStart = { ...qemu.warm, file: state.file, restoring: state.exists, runLine: () => `${nonce} ${Math.floor(Date.now() / 1000)} ${files}` };
+      alongside = (consoleHas, ended) => driveWarmStart(warmStart, consoleHas, ended, (why) => request.onProgress?.({ kind: 'step', text: `the guest's state was not saved for warm starts: ${why}` }));
+    }
     const limits = { timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS, bootTimeoutMs: BOOT_TIMEOUT_MS };
     const seen = await bootQemu({
-      qemuArgs: qemuArgs({
-        bzImage: bootPlan.kernel.bzImage, initrd, append, stdoutFifo, stderrFifo, accel: bootPlan.accel,
-        smp: request.smp ?? 2, memMb: request.memMb ?? 2048,
-      }),
+      qemuArgs: qemuArgs(qemu),
       stdoutFifo,
       stderrFifo,
       startLine: `${nonce} ${START_MARKER}`,
@@ -238,9 +261,17 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       stderr: request.errorOutput ?? NOWHERE,
       ...limits,
       ...(request.signal ? { signal: request.signal } : {}),
+      ...(alongside ? { alongside } : {}),
       ...consoleListener(request),
     });
     const verdict = classify(seen, limits, bootPlan.accel);
+    if (restoredFrom && verdict.outcome === 'noStart') {
+      // A state this QEMU cannot load (or a guest that does not take its run) is dropped, and the guest
+      // booted afresh, which saves a new one.
+      fs.rmSync(restoredFrom, { force: true });
+      request.onProgress?.({ kind: 'step', text: `the saved guest state did not start (${verdict.message}): booting afresh` });
+      return await attempt(request, bootPlan);
+    }
     const status = verdict.outcome === 'exited' ? seen.exitStatus! : vmExitStatus[verdict.outcome];
     return { status, ...verdict, kernel: bootPlan.kernel.description, durationMs: seen.durationMs, attempts: 1 };
   } finally {

@@ -97,6 +97,8 @@ export class GuestSession {
     const output: Sink = { write: (chunk) => this.received(Buffer.from(chunk)) };
     this.ended = runInVm({
       ...options,
+      // Not tried yet with a session's agent and module swaps: a session boots once anyway.
+      snapshot: false,
       timeoutMs: options.timeoutMs ?? SESSION_TIMEOUT_MS,
       command: ['sh', '-c', AGENT, 'kvm-xen-agent', dir, agentNonce],
       cwd: options.cwd ?? process.cwd(),
