@@ -34,10 +34,15 @@ function executable(file: string): boolean {
   }
 }
 
+/** The file `program` (a name looked up in PATH, or a path) runs, if it can be run. */
+export function programFile(program: string): string | undefined {
+  if (program.includes('/')) return executable(program) ? program : undefined;
+  return (process.env['PATH'] ?? '').split(':').filter((dir) => dir !== '').map((dir) => path.join(dir, program)).find(executable);
+}
+
 /** Whether `program` (a name looked up in PATH, or a path) can be run. */
 export function onPath(program: string): boolean {
-  if (program.includes('/')) return executable(program);
-  return (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && executable(path.join(dir, program)));
+  return programFile(program) !== undefined;
 }
 
 /** A program in PATH, from `pkg`. */

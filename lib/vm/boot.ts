@@ -102,10 +102,11 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
     const sinks = [spec.stdout, spec.stderr];
     for (const sink of sinks) sink.on?.('error', onSinkError);
 
-    const consoleWaiters = new Set<{ text: string; resolve: () => void }>();
-    const consoleHas = (text: string): Promise<void> => new Promise((resolve) => {
+    const consoleWaiters = new Set<{ text: string; resolve: () => void; reject: (error: Error) => void }>();
+    const consoleHas = (text: string): Promise<void> => new Promise((resolve, reject) => {
       if (consoleText.includes(text)) resolve();
-      else consoleWaiters.add({ text, resolve });
+      else if (qemuDone) reject(new Error('QEMU ended'));
+      else consoleWaiters.add({ text, resolve, reject });
     });
     const ended = new AbortController();
     let alongsideError: string | undefined;
@@ -152,6 +153,8 @@ export function bootQemu(spec: BootSpec): Promise<BootObservation> {
     qemu.on('close', (code, signal) => {
       qemuDone = true;
       ended.abort();
+      for (const waiter of consoleWaiters) waiter.reject(new Error('QEMU ended'));
+      consoleWaiters.clear();
       qemuEnd = signal ? `signal ${signal}` : `exit status ${code}`;
       // A FIFO QEMU never opened (it failed early) would keep our reader waiting: open it ourselves.
       for (const channel of channels) channel.unblock();

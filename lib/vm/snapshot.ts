@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 
 import { cacheDir } from '../cache';
+import { programFile } from '../debian/apt';
 import { shellQuote, SNAPSHOT_POINT } from './guest-init';
 import { qemuProgram } from './qemu';
 
@@ -27,20 +28,11 @@ const MIGRATION_TIMEOUT_MS = 120_000;
 export function snapshotFile(qemuArgs: readonly string[], runDir: string, kernel: string, initrd: Buffer): { file: string; exists: boolean } {
   const stamp = (file: string): string => { const stat = fs.statSync(file); return `${file}:${stat.size}:${stat.mtimeMs}`; };
   const key = crypto.createHash('sha256')
-    .update([stamp(fs.realpathSync(resolveProgram(qemuProgram()))), stamp(kernel), ...qemuArgs.map((arg) => arg.split(runDir).join('RUN'))].join('\n'))
+    .update([stamp(fs.realpathSync(programFile(qemuProgram()) ?? qemuProgram())), stamp(kernel), ...qemuArgs.map((arg) => arg.split(runDir).join('RUN'))].join('\n'))
     .update(initrd)
     .digest('hex').slice(0, 16);
   const file = path.join(cacheDir('snapshots'), `${key}.state`);
   return { file, exists: fs.existsSync(file) };
-}
-
-function resolveProgram(program: string): string {
-  if (program.includes('/')) return program;
-  for (const dir of (process.env['PATH'] ?? '').split(':')) {
-    const candidate = path.join(dir || '.', program);
-    if (fs.existsSync(candidate)) return candidate;
-  }
-  return program;
 }
 
 /** Marks a state as just used and drops all but the most recently used ones. */
