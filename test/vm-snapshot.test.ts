@@ -2,8 +2,8 @@
 // guest's state; later runs restore it. A kernel argument no other test uses gives this test states of
 // its own, removed at the end. Checked: the command's status comes back either way; a restored guest
 // has the host's clock (the state is kept waiting first, so a guest left on the saved clock would be
-// behind), random numbers and a boot id of its own (without QEMU's VM generation id, two restored
-// guests here repeated each other's random bytes); a state QEMU cannot load is dropped and the guest
+// behind), random numbers and a boot id of its own (without QEMU's VM generation id, a restored guest
+// here drew the very bytes the saving guest had drawn after the save); a state QEMU cannot load is dropped and the guest
 // booted afresh, saving a good one.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
