@@ -31,6 +31,20 @@ export function cacheDir(...parts: string[]): string {
   return dir;
 }
 
+/** Marks a cache file as just used, so that pruneCacheFiles keeps it. */
+export function markUsed(file: string): void {
+  const now = new Date();
+  fs.utimesSync(file, now, now);
+}
+
+/** Removes all but the `keep` most recently used files of `dir` whose names end in `suffix`. */
+export function pruneCacheFiles(dir: string, suffix: string, keep: number): void {
+  const files = fs.readdirSync(dir).filter((name) => name.endsWith(suffix))
+    .map((name) => ({ file: path.join(dir, name), used: fs.statSync(path.join(dir, name)).mtimeMs }))
+    .sort((a, b) => b.used - a.used);
+  for (const old of files.slice(keep)) fs.rmSync(old.file, { force: true });
+}
+
 /**
  * Produces a cache entry once: `build` fills a fresh temporary directory, which is then renamed into
  * place, so an interrupted build never leaves a half-made entry behind.

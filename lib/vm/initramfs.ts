@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-import { cacheDir } from '../cache';
+import { cacheDir, markUsed, pruneCacheFiles } from '../cache';
 import { keeperPath, projectRoot } from '../paths';
 import type { OnProgress } from '../progress';
 import { cpioArchive, type CpioEntry } from './cpio';
@@ -41,14 +41,6 @@ function keeper(onProgress: OnProgress | undefined): Buffer {
     }
   }
   return fs.readFileSync(file);
-}
-
-/** Drops all but the most recently used base archives. */
-function prune(dir: string): void {
-  const archives = fs.readdirSync(dir).filter((name) => name.endsWith('.cpio.gz'))
-    .map((name) => ({ file: path.join(dir, name), used: fs.statSync(path.join(dir, name)).mtimeMs }))
-    .sort((a, b) => b.used - a.used);
-  for (const old of archives.slice(KEEP_ARCHIVES)) fs.rmSync(old.file, { force: true });
 }
 
 interface LoadedModule extends GuestModule {
@@ -101,8 +93,7 @@ export function baseInitramfs(kernel: KernelImage, onProgress?: OnProgress): str
   const dir = cacheDir('initramfs');
   const file = path.join(dir, `${key}.cpio.gz`);
   if (fs.existsSync(file)) {
-    const now = new Date();
-    fs.utimesSync(file, now, now);  // recently used: kept by prune()
+    markUsed(file);
     return file;
   }
 
@@ -122,7 +113,7 @@ export function baseInitramfs(kernel: KernelImage, onProgress?: OnProgress): str
   const gzipped = zlib.gzipSync(cpioArchive(entries), { level: 1 });
   fs.writeFileSync(tmp, Buffer.concat([gzipped, Buffer.alloc((512 - (gzipped.length % 512)) % 512)]));
   fs.renameSync(tmp, file);
-  prune(dir);
+  pruneCacheFiles(dir, '.cpio.gz', KEEP_ARCHIVES);
   return file;
 }
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-import { cacheDir } from '../cache';
+import { cacheDir, markUsed, pruneCacheFiles } from '../cache';
 import { onPath } from '../debian/apt';
 import { parseBzImage, setupHeader } from '../vmm/bzimage';
 
@@ -77,13 +77,6 @@ export function extractVmlinux(bzImage: Buffer): Buffer | undefined {
   }
 }
 
-function prune(dir: string): void {
-  const kernels = fs.readdirSync(dir).filter((name) => name.endsWith('.vmlinux'))
-    .map((name) => ({ file: path.join(dir, name), used: fs.statSync(path.join(dir, name)).mtimeMs }))
-    .sort((a, b) => b.used - a.used);
-  for (const old of kernels.slice(KEEP_KERNELS)) fs.rmSync(old.file, { force: true });
-}
-
 /**
  * The kernel file QEMU should boot: the cached PVH-capable vmlinux of this bzImage, extracted on first
  * use, or the bzImage itself when it has none. The cache key is the bzImage's path, size and mtime.
@@ -95,8 +88,7 @@ export function bootableKernel(bzImage: string): string {
   const file = path.join(dir, `${key}.vmlinux`);
   const none = path.join(dir, `${key}.none`);
   if (fs.existsSync(file)) {
-    const now = new Date();
-    fs.utimesSync(file, now, now);  // recently used: kept by prune()
+    markUsed(file);
     return file;
   }
   if (fs.existsSync(none)) return bzImage;
@@ -109,6 +101,6 @@ export function bootableKernel(bzImage: string): string {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, elf);
   fs.renameSync(tmp, file);
-  prune(dir);
+  pruneCacheFiles(dir, '.vmlinux', KEEP_KERNELS);
   return file;
 }
