@@ -1,9 +1,9 @@
 // Benchmark: `kvm-xen vm -- true` from invocation to exit, against the bare QEMU recipe of
 // vm-on-this-machine.md (same kernel, a hand-made initramfs with busybox and the modules, the same
 // QEMU flags) in the same run, and the bare recipe with each of the runner's boot levers added in turn
-// (one row each), and the runner's warm start (--snapshot). Goal: the runner at most 0.7x of the bare
-// recipe with a warm cache. A boot under TCG moves by some ±10% from one run to the next, so the ratio is taken within
-// each round (the runner against the bare boot before it) and the median of those is reported. The
+// (one row each), and the runner's warm start (--snapshot). Goal: the runner with --snapshot at most
+// 0.7x of the bare recipe. A boot under TCG moves by some ±10% from one run to the next, so the ratio
+// is taken within each round (the runner against the bare boot before it) and the median of those is reported. The
 // cold run (fresh cache: fetch, unpack, build the initramfs) is reported on its own.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

@@ -116,8 +116,11 @@ done
 # control port: the nonce, the host's clock, and the directory with the command's files.
 if [ -e /run/kvm-xen/warm ]; then
   CONTROL=$(port ${controlPort}) || fail "no control port for the warm start"
+  # Opened before the host is told it may send, and held until the line is read.
+  exec 3< $CONTROL
   say "${SNAPSHOT_POINT}"
-  read -r NONCE NOW FILES < $CONTROL || fail "no run on the control port"
+  read -r NONCE NOW FILES <&3 || fail "no run on the control port"
+  exec 3<&-
   date -s "@$NOW" > /dev/null
 fi
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /mnt || fail "cannot mount the host root over 9p (the kernel needs 9P_FS and NET_9P_VIRTIO)"

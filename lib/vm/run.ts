@@ -219,7 +219,6 @@ function consoleListener(request: RunRequest): { onConsole?: (text: string) => v
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
 async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResult> {
   const dir = makeRunDir();
-  let restoredFrom: string | undefined;
   try {
     const nonce = crypto.randomBytes(16).toString('hex');
     const run: Omit<RunFiles, 'nonce'> = {
@@ -246,8 +245,8 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       writeRunFiles(files, run);
       qemu.warm = { monitorSocket: path.join(dir, 'monitor'), controlSocket: path.join(dir, 'control'), restoreFrom: undefined };
       const state = snapshotFile(qemuArgs(qemu), dir, bootPlan.kernel.bzImage, initrdBytes);
-      if (state.exists) qemu.warm.restoreFrom = restoredFrom = state.file;
-      const warmStart = { ...qemu.warm, file: state.file, restoring: state.exists, runLine: () => `${nonce} ${Math.floor(Date.now() / 1000)} ${files}` };
+      if (state.exists) qemu.warm.restoreFrom = state.file;
+      const warmStart = { ...qemu.warm, file: state.file, runLine: () => `${nonce} ${Math.floor(Date.now() / 1000)} ${files}` };
       alongside = (consoleHas, ended) => driveWarmStart(warmStart, consoleHas, ended, (why) => request.onProgress?.({ kind: 'step', text: `the guest's state was not saved for warm starts: ${why}` }));
     }
     const limits = { timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS, bootTimeoutMs: BOOT_TIMEOUT_MS };
@@ -265,6 +264,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       ...consoleListener(request),
     });
     const verdict = classify(seen, limits, bootPlan.accel);
+    const restoredFrom = qemu.warm?.restoreFrom;
     if (restoredFrom && verdict.outcome === 'noStart') {
       // A state this QEMU cannot load (or a guest that does not take its run) is dropped, and the guest
       // booted afresh, which saves a new one.

@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-import { cacheDir } from '../cache';
+import { cacheDir, markUsed, pruneCacheFiles } from '../cache';
 import { programFile } from '../debian/apt';
 import { shellQuote, SNAPSHOT_POINT } from './guest-init';
-import { qemuProgram } from './qemu';
+import { qemuProgram, type QemuOptions } from './qemu';
 
 /** Saved states kept in the cache (each 100-200 MB): the most recently used. */
 const KEEP_SNAPSHOTS = 4;
@@ -37,13 +37,8 @@ export function snapshotFile(qemuArgs: readonly string[], runDir: string, kernel
 
 /** Marks a state as just used and drops all but the most recently used ones. */
 function touchAndPrune(file: string): void {
-  const now = new Date();
-  fs.utimesSync(file, now, now);
-  const dir = path.dirname(file);
-  const states = fs.readdirSync(dir).filter((name) => name.endsWith('.state'))
-    .map((name) => ({ file: path.join(dir, name), used: fs.statSync(path.join(dir, name)).mtimeMs }))
-    .sort((a, b) => b.used - a.used);
-  for (const old of states.slice(KEEP_SNAPSHOTS)) fs.rmSync(old.file, { force: true });
+  markUsed(file);
+  pruneCacheFiles(path.dirname(file), '.state', KEEP_SNAPSHOTS);
 }
 
 /** Connects to a UNIX socket QEMU serves, retrying until QEMU has made it. */
@@ -116,13 +111,10 @@ class Monitor {
   }
 }
 
-export interface WarmStart {
-  /** QEMU's human monitor and the guest's control port, as UNIX sockets QEMU serves. */
-  monitorSocket: string;
-  controlSocket: string;
-  /** The saved state: restored from when `restoring`, else saved to at the snapshot point. */
+/** A warm start's QEMU side (its monitor, the control port, the state restored if any) and the run. */
+export interface WarmStart extends NonNullable<QemuOptions['warm']> {
+  /** Where the state is saved at the snapshot point when none is restored. */
   file: string;
-  restoring: boolean;
   /** The line the init reads from the control port: the nonce, the host's clock, the run's files. */
   runLine: () => string;
 }
@@ -134,13 +126,17 @@ export interface WarmStart {
  * state that could not be restored rejects (the caller boots afresh).
  */
 export async function driveWarmStart(warm: WarmStart, consoleHas: (text: string) => Promise<void>, signal: AbortSignal, onSaveFailed: (why: string) => void): Promise<void> {
+  // Connected from the start and left open until QEMU ends: a guest reading its port while the host
+  // side is not connected gets end-of-file at once (virtio_console), not a wait for the line.
+  const control = await connect(warm.controlSocket, signal);
+  control.on('error', () => undefined);
   const monitor = await Monitor.open(warm.monitorSocket, signal);
   try {
-    if (warm.restoring) {
+    if (warm.restoreFrom) {
       // A state saved while stopped is loaded stopped: the guest goes on at `cont`.
       await monitor.until('info status', /VM status: paused\r?\n/, /VM status: (?!paused)|\(postmigrate\)/, 'restoring the saved state');
       await monitor.command('cont');
-      touchAndPrune(warm.file);
+      touchAndPrune(warm.restoreFrom);
     } else {
       await consoleHas(SNAPSHOT_POINT);
       await saveState(monitor, warm.file).catch((error: Error) => onSaveFailed(error.message));
@@ -148,9 +144,7 @@ export async function driveWarmStart(warm: WarmStart, consoleHas: (text: string)
   } finally {
     monitor.close();
   }
-  const control = await connect(warm.controlSocket, signal);
-  control.on('error', () => undefined);
-  control.end(`${warm.runLine()}\n`);
+  control.write(`${warm.runLine()}\n`);
 }
 
 /** Stops the guest, has QEMU write its state into `file` (through a partial file), and lets it go on. */
