@@ -15,7 +15,7 @@ import { resolveKernel, vmExitStatus } from '../lib/vm';
 import { modinfo, readModule } from '../lib/vm/modinfo';
 import { parseKernelConfig, RUNNER_CONFIG_NEEDS, unmetNeeds } from '../lib/vm/tree-config';
 import { KNOWN_GAP } from '../selftests/evtchn/known-gap';
-import { runCli } from './helpers/vm';
+import { runCli, stderrGist } from './helpers/vm';
 
 /** The tests run on both kernels: the one whose stages the issue names, and one with the known gap. */
 const TESTS = ['xen_shinfo_test', 'xen_migration_test'];
@@ -57,7 +57,7 @@ t.test('a kernel tree from linux-source-6.12, booted with --kernel TREE', async 
   const release = fs.readFileSync(path.join(tree.dir, 'include', 'config', 'kernel.release'), 'utf8').trim();
   t.match(release, /-kvm-xen$/, `the tree's release (${release}): kernel/tree.config's LOCALVERSION`);
   const uname = await runCli(['vm', '--timeout', '300', '--kernel', tree.dir, '--', 'sh', '-c', 'uname -r && test -c /dev/kvm && echo kvm-there']);
-  t.equal(uname.status, 0, `vm --kernel TREE (stderr: ${uname.stderr.trim().slice(-500)})`);
+  t.equal(uname.status, 0, `vm --kernel TREE (stderr: ${stderrGist(uname)})`);
   t.equal(uname.stdout, `${release}\nkvm-there\n`, 'the guest runs the tree\'s kernel, with /dev/kvm from the tree\'s modules');
 
   await t.test('a tree whose .config lacks KVM_XEN and 9P_FS: 66 before any boot, both named', async (t) => {
@@ -82,9 +82,9 @@ t.test('a kernel tree from linux-source-6.12, booted with --kernel TREE', async 
 
   await t.test('its stock KVM gives the verdict of Debian\'s kernel, the known gap included', async (t) => {
     const debian = await runCli(['test', '--vm', '--timeout', '900', ...TESTS]);
-    t.equal(debian.status, 0, `Debian: status (stderr: ${debian.stderr.trim().slice(-500)})`);
+    t.equal(debian.status, 0, `Debian: status (stderr: ${stderrGist(debian)})`);
     const run = await runCli(['test', '--vm', '--timeout', '900', '--kernel', tree.dir, ...TESTS]);
-    t.equal(run.status, 0, `tree: status (stderr: ${run.stderr.trim().slice(-500)})`);
+    t.equal(run.status, 0, `tree: status (stderr: ${stderrGist(run)})`);
     const expected = verdict(debian.stdout);
     t.ok(expected.length >= 30, `Debian's run has the stages (${expected.length})`);
     t.same(verdict(run.stdout), expected, 'stage by stage the same');
@@ -97,14 +97,14 @@ t.test('a kernel tree from linux-source-6.12, booted with --kernel TREE', async 
     const out = fs.mkdtempSync('/tmp/kvm-xen-tree-kvm-');
     t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
     const build = await runCli(['build-kvm', '--tree', tree.dir, '--patch', patch, '--out', out]);
-    t.equal(build.status, 0, `build-kvm --tree (stderr: ${build.stderr.trim().slice(-1500)})`);
+    t.equal(build.status, 0, `build-kvm --tree (stderr: ${stderrGist(build, 1500)})`);
     t.equal(build.stdout.trim().split('\n').pop(), out);
     t.comment(build.stderr.trim().split('\n').pop() ?? '');
     for (const name of KVM_MODULES) {
       t.equal(vermagic(path.join(out, `${name}.ko`)), vermagic(kernel.modules.get('kvm')!), `${name}.ko is for the tree's kernel`);
     }
     const run = await runCli(['test', '--vm', '--timeout', '900', '--strict', '--kernel', tree.dir, '--kvm-modules', out, ...TESTS]);
-    t.equal(run.status, 0, `--strict with the patched modules (stderr: ${run.stderr.trim().slice(-500)})`);
+    t.equal(run.status, 0, `--strict with the patched modules (stderr: ${stderrGist(run)})`);
     const stages = verdict(run.stdout);
     t.ok(stages.length >= 30, `the stages ran (${stages.length})`);
     t.same(stages.filter((stage) => !stage.endsWith('-> pass')), [], 'every stage passes: the gap is closed');

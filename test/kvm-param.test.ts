@@ -10,7 +10,7 @@ import t from 'tap';
 
 import { outcomeOf, parseTap, type TapDocument } from '../lib/tap/parse';
 import { suiteTotalsLine } from './helpers/kunit';
-import { runCli } from './helpers/vm';
+import { runCli, stderrGist } from './helpers/vm';
 
 const FEP = ['--kvm-param', 'kvm.force_emulation_prefix=1'];
 /** xen_shinfo_test's KTAP diagnostic about its upcall handler's stores (selftests/xen_shinfo_test.ts). */
@@ -39,7 +39,7 @@ t.test('an unknown parameter: usage error 64 naming kvm\'s real parameters, befo
   ];
   for (const args of commands) {
     const run = await runCli(args, { env: qemu.env });
-    t.equal(run.status, 64, `${args[0]}: status (stderr: ${run.stderr.trim().slice(-300)})`);
+    t.equal(run.status, 64, `${args[0]}: status (stderr: ${stderrGist(run, 300)})`);
     t.match(run.stderr, '--kvm-param kvm.no_such_param=1: kvm has no parameter "no_such_param"; its parameters: ');
     // The list comes from the module file: names and types only the real kvm.ko declares.
     t.match(run.stderr, /force_emulation_prefix \(int\)/);
@@ -57,13 +57,13 @@ t.test('an unknown parameter: usage error 64 naming kvm\'s real parameters, befo
 
 t.test('vm --kvm-param kvm.force_emulation_prefix=1: the guest\'s kvm module has it', async (t) => {
   const run = await runCli(['vm', '--timeout', '600', ...FEP, '--', 'cat', '/sys/module/kvm/parameters/force_emulation_prefix']);
-  t.equal(run.status, 0, `status (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `status (stderr: ${stderrGist(run)})`);
   t.equal(run.stdout, '1\n', 'an int parameter in 6.12: 1');
 });
 
 t.test('the suite with kvm.force_emulation_prefix=1: it passes with the known gap as on stock, and stores really go through the emulator', async (t) => {
   const run = await runCli(['test', '--vm', '--timeout', '900', ...FEP]);
-  if (!t.equal(run.status, 0, `suite status (stderr: ${run.stderr.trim().slice(-500)})`)) t.comment(run.stdout);
+  if (!t.equal(run.status, 0, `suite status (stderr: ${stderrGist(run)})`)) t.comment(run.stdout);
   t.same(suiteTotalsLine(run.stdout), { pass: 44, fail: 0, xfail: 8, xpass: 0, skip: 0, error: 0 }, 'the Totals of the stock run (test/xen-suite.test.ts)');
   const shinfo = shinfoOf(parseTap(run.stdout));
   t.equal(shinfo?.results.length, 30, '27 stages and 3 final checks');
@@ -79,7 +79,7 @@ t.test('xen_shinfo_test without the parameter: no store goes through the emulato
   // Its pass on the stock kernel is test/xen-suite.test.ts's to check; the count line comes after a
   // failure too (the 100 ms timer of stage 15 can expire early on a machine under heavy load).
   const run = await runCli(['test', '--vm', '--timeout', '600', 'xen_shinfo_test']);
-  t.ok(run.status === 0 || run.status === 1, `the suite ran (status ${run.status}; stderr: ${run.stderr.trim().slice(-300)})`);
+  t.ok(run.status === 0 || run.status === 1, `the suite ran (status ${run.status}; stderr: ${stderrGist(run, 300)})`);
   const stores = STORES.exec(run.stdout);
   if (!t.ok(stores, `the store count line: ${stores?.[0]}`)) t.comment(run.stdout);
   t.equal(stores?.[1], 'off', "stock: KVM's force_emulation_prefix is 0");

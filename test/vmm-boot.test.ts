@@ -6,7 +6,7 @@ import t from 'tap';
 import { resolveKernel } from '../lib/vm';
 import { kernelProblemsIn } from '../lib/vm/classify';
 import { cliCase as cli, parseCases } from './helpers/cases';
-import { runCli } from './helpers/vm';
+import { runCli, stderrGist } from './helpers/vm';
 
 t.test('kvm-xen boot in the runner VM: output and status come back, with 1 and 2 vCPUs', async (t) => {
   const kernel = await resolveKernel('debian');
@@ -23,7 +23,7 @@ t.test('kvm-xen boot in the runner VM: output and status come back, with 1 and 2
     cli('dmesg', `${boot} -- dmesg`),
   ].join('\n');
   const run = await runCli(['vm', '--smp', '2', '--timeout', '1500', '--', 'sh', '-c', script]);
-  t.equal(run.status, 0, `the runner VM ran the cases (stderr: ${run.stderr.trim().slice(-2000)})`);
+  t.equal(run.status, 0, `the runner VM ran the cases (stderr: ${stderrGist(run, 2000)})`);
   const cases = parseCases(run.stdout);
 
   const smp1 = cases.get('smp1');

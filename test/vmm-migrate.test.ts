@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 
 import { resolveKernel } from '../lib/vm';
 import { cliCase, parseCases } from './helpers/cases';
-import { runCli } from './helpers/vm';
+import { runCli, stderrGist } from './helpers/vm';
 
 const TICKS = 40;
 /**
@@ -96,7 +96,7 @@ t.test('a running guest is live-migrated into a fresh VM and carries on, as a pl
   // The Xen guest's Xen state (shared_info, vcpu_info, its timer, event channels) goes along too.
   const script = [cliCase('plain', `${boot} -- sh -c '${counter}' 2>&1`), cliCase('xen', `${boot} --xen -- sh -c '${counter}' 2>&1`)].join('\n');
   const run = await runCli(['vm', '--timeout', '1200', '--', 'sh', '-c', script]);
-  t.equal(run.status, 0, `the runner VM ran the cases (stderr: ${run.stderr.trim().slice(-2000)})`);
+  t.equal(run.status, 0, `the runner VM ran the cases (stderr: ${stderrGist(run, 2000)})`);
   const cases = parseCases(run.stdout);
   for (const name of ['plain', 'xen']) {
     const ran = cases.get(name);

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import type { CpuidEntry } from '../lib/kvm';
 import { resolveKernel } from '../lib/vm';
 import { cliCase, parseCases } from './helpers/cases';
-import { runCli } from './helpers/vm';
+import { runCli, stderrGist } from './helpers/vm';
 import { withXenLeaves, XEN_CPUID_BASE } from '../lib/vmm/xen/cpuid';
 
 const entry = (fn: number, values: Partial<CpuidEntry> = {}): CpuidEntry => ({ function: fn, index: 0, flags: 0, eax: 0, ebx: 0, ecx: 0, edx: 0, ...values });
@@ -86,7 +86,7 @@ t.test('kvm-xen boot --xen in the runner VM: Debian\'s kernel runs as a Xen HVM 
   const library = `G='${guestCommand}' node -e "require('./dist/lib/vmm').bootCommand({ kernel: '${kernel.bzImage}', cpus: 2, xen: { perVcpuUpcall: false }, command: ['sh', '-c', process.env.G], output: process.stdout })`
     + '.then((r) => { console.log(JSON.stringify({ bootMs: r.bootMs, xenHypercalls: r.xenHypercalls })); process.exitCode = r.status; })"';
   const run = await runCli(['vm', '--smp', '2', '--timeout', '1200', '--', 'sh', '-c', [cliCase('perVcpu', cli), cliCase('global', library)].join('\n')]);
-  t.equal(run.status, 0, `the runner VM ran the cases (stderr: ${run.stderr.trim().slice(-2000)})`);
+  t.equal(run.status, 0, `the runner VM ran the cases (stderr: ${stderrGist(run, 2000)})`);
   const cases = parseCases(run.stdout);
 
   const perVcpu = cases.get('perVcpu');

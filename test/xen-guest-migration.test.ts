@@ -12,7 +12,7 @@ import { buildKvmModules } from '../lib/kbuild';
 import { projectRoot } from '../lib/paths';
 import { outcomeOf, parseTap, type TapDocument } from '../lib/tap/parse';
 import { KNOWN_GAP } from '../selftests/evtchn/known-gap';
-import { runCli } from './helpers/vm';
+import { runCli, stderrGist } from './helpers/vm';
 
 const NAME = 'xen_guest_migration_test';
 const GAP_LINE = /^after the migration the guest's timer goes on /;
@@ -31,7 +31,7 @@ function commentNumbers(t: Test, stdout: string): void {
 t.test('stock KVM: the migrated guest loses its timer event; the test reports the known gap on its line', async (t) => {
   const run = await runCli(['test', '--vm', '--timeout', '600', NAME]);
   commentNumbers(t, run.stdout);
-  t.equal(run.status, 0, `suite status: the gap is an XFAIL (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `suite status: the gap is an XFAIL (stderr: ${stderrGist(run)})`);
   const checks = checksOf(run.stdout);
   t.equal(checks.length, 3, 'every check ran');
   for (const result of checks) {
@@ -50,7 +50,7 @@ t.test('KVM with kernel/0001: the migrated guest keeps its timer, every check pa
   const modules = await buildKvmModules({ patches });
   const run = await runCli(['test', '--vm', '--timeout', '600', '--kvm-modules', modules.dir, '--strict', NAME]);
   commentNumbers(t, run.stdout);
-  t.equal(run.status, 0, `suite status with patched KVM (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `suite status with patched KVM (stderr: ${stderrGist(run)})`);
   const checks = checksOf(run.stdout);
   t.equal(checks.length, 3, 'every check ran');
   for (const result of checks) t.equal(outcomeOf(result), 'pass', result.description);

@@ -13,7 +13,7 @@ import { projectRoot } from '../lib/paths';
 import { outcomeOf, parseTap, type TapDocument } from '../lib/tap/parse';
 import { resolveKernel } from '../lib/vm';
 import { expectedKunitCounts, kunitParse, kunitTool, suiteTotalsLine } from './helpers/kunit';
-import { runCli } from './helpers/vm';
+import { runCli, stderrGist } from './helpers/vm';
 import { KNOWN_GAP } from '../selftests/evtchn/known-gap';
 import { selftests } from '../selftests/suite';
 
@@ -45,7 +45,7 @@ async function checkWithKunit(t: tap.Test, stdout: string): Promise<void> {
 
 t.test('kvm-xen test --vm on Debian 6.12: the suite passes, with the known gap on exactly its lines', async (t) => {
   const run = await runCli(['test', '--vm', '--timeout', '900']);
-  t.equal(run.status, 0, `suite status (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `suite status (stderr: ${stderrGist(run)})`);
   const doc = parseTap(run.stdout);
   t.equal(doc.version, 'KTAP version 1');
   t.equal(doc.results.length, selftests.length, 'every selftest ran');
@@ -83,7 +83,7 @@ t.test('kvm-xen test --vm on Debian 6.12: the suite passes, with the known gap o
 
 t.test('the Xen ioctl tests (test/xen-caps.test.ts) in the guest, where KVM has Xen: they run, none skips', async (t) => {
   const run = await runCli(['vm', '--timeout', '600', '--', process.execPath, path.join(__dirname, 'xen-caps.test.js')]);
-  t.equal(run.status, 0, `status (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `status (stderr: ${stderrGist(run)})`);
   const top = run.stdout.split('\n').filter((line) => /^(not )?ok \d+ - /.test(line));
   t.equal(top.length, 4, `four tests:\n${top.join('\n')}`);
   for (const line of top) t.match(line, /^ok \d+ - /, 'passed');
@@ -93,7 +93,7 @@ t.test('the Xen ioctl tests (test/xen-caps.test.ts) in the guest, where KVM has 
 
 t.test('--repeat 3 in one boot: three runs and a per-stage count table', async (t) => {
   const run = await runCli(['test', '--vm', '--timeout', '600', '--repeat', '3', 'xen_vmcall_test']);
-  t.equal(run.status, 0, `suite status (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `suite status (stderr: ${stderrGist(run)})`);
   const doc = parseTap(run.stdout);
   t.same(doc.results.map((r) => r.description), [1, 2, 3].map((n) => `xen_vmcall_test (run ${n}/3)`));
   const rows = run.stdout.split('\n').filter((line) => /^# +\d+ +\d+ +\d+ +\d+ +\d+  xen_vmcall_test: /.test(line));
@@ -125,7 +125,7 @@ t.test('with our kernel patch (kernel/), every check passes, --strict included',
   const patches = fs.readdirSync(kernelDir).filter((f) => f.endsWith('.patch')).map((f) => path.join(kernelDir, f));
   const modules = await buildKvmModules({ patches });
   const run = await runCli(['test', '--vm', '--timeout', '900', '--kvm-modules', modules.dir, '--strict']);
-  t.equal(run.status, 0, `suite status with patched KVM (stderr: ${run.stderr.trim().slice(-500)})`);
+  t.equal(run.status, 0, `suite status with patched KVM (stderr: ${stderrGist(run)})`);
   const doc = parseTap(run.stdout);
   t.equal(doc.results.length, selftests.length, 'every selftest ran');
   for (const test of doc.results) {
