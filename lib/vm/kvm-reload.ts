@@ -4,6 +4,7 @@
 // the static keys it pins stay pinned (vm-on-this-machine.md). It runs in the chroot, where the host's
 // static busybox (a runner requirement) and the keeper are visible at their host paths.
 import { keeperPath } from '../paths';
+import { SECONDARY_CPUS_BACK, SECONDARY_CPUS_OFFLINE } from './cpu-offline';
 import { KEEPER_PID_FILE, shellQuote } from './guest-init';
 import { BUSYBOX } from './host-tools';
 
@@ -24,13 +25,9 @@ export function reloadScript(dir: string, moduleArgs: ReadonlyMap<string, readon
   // Its messages (busybox's too) go to stdout, which the session hands back with the status.
   return `exec 2>&1
 # A swap patches kernel text: static keys flip as the keeper's VM goes and comes back, kvm-amd's load
-# rewrites kvm's static calls. Multi-threaded TCG can let another vCPU run the stale bytes (the int3
-# flake, vm-on-this-machine.md; CI saw it hit a swap twice), so the secondary CPUs are offline for it.
-offline=
-for cpu in /sys/devices/system/cpu/cpu[1-9]*; do
-  [ "$(cat $cpu/online 2> /dev/null)" = 1 ] && echo 0 > $cpu/online && offline="$offline $cpu"
-done
-trap 'for cpu in $offline; do echo 1 > $cpu/online; done' EXIT
+# rewrites kvm's static calls (cpu-offline.ts; CI saw the int3 flake hit a swap twice).
+${SECONDARY_CPUS_OFFLINE}
+trap '${SECONDARY_CPUS_BACK}' EXIT
 pidfile=${shellQuote(KEEPER_PID_FILE)}
 if [ -s "$pidfile" ]; then
   pid=$(cat "$pidfile")
