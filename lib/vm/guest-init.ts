@@ -4,7 +4,7 @@
 // When it exits the init writes the end marker with its status on both ports (end-marker.ts).
 // Arguments reach the command through single-quoted words, which the shell takes literally: nothing in
 // them is expanded or split.
-import { SECONDARY_CPUS_BACK, SECONDARY_CPUS_OFFLINE } from './cpu-offline';
+import { ALL_CPUS_ONLINE } from './cpu-offline';
 import { END_MARKER_PREFIX } from './end-marker';
 
 /** A word the shell reads back exactly: '...' with each ' written as '\''. */
@@ -92,8 +92,6 @@ fail() { say "kvm-xen-init: $*"; poweroff -f; sleep 60; }
 vendor=other
 grep -q '^flags.* svm' /proc/cpuinfo && vendor=amd
 grep -q '^flags.* vmx' /proc/cpuinfo && vendor=intel
-# KVM's modules load, and the keeper's VM flips KVM's static keys, on the boot CPU alone (cpu-offline.ts).
-${SECONDARY_CPUS_OFFLINE}
 while read -r name; do
   case "$name" in
 ${Object.entries(vendorModules).map(([name, vendor]) => `    ${name}) [ $vendor = ${vendor} ] || continue ;;`).join('\n')}
@@ -142,7 +140,9 @@ mount -t tmpfs -o mode=1777 scratch /mnt/tmp
 [ -n "$KEEP" ] && mkdir -p "/mnt$KEEP" && mount -o bind /keep "/mnt$KEEP"
 mount -t tmpfs run /mnt/run 2>/dev/null
 [ -c /dev/kvm ] && /bin/kvm-xen-keeper /mnt${KEEPER_PID_FILE}
-${SECONDARY_CPUS_BACK}
+# Under TCG the guest booted on one CPU, so that the modules' load and the keeper's first VM patched
+# kernel text with no other vCPU running it (cpu-offline.ts): the others come up now.
+${ALL_CPUS_ONLINE}
 # 9p without a cache drops a file's pages with its last user, so every Node process read the ~100 MB
 # binary's pages over 9p again (8-19 s of each start under TCG here): held open, they stay cached.
 HOLD=$(cat /run/kvm-xen/hold 2>/dev/null)

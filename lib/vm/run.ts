@@ -9,6 +9,7 @@ import { DEFAULT_KERNEL } from '../debian/kernel';
 import type { OnProgress } from '../progress';
 import { bootQemu, type Sink } from './boot';
 import { classify, type VmOutcome } from './classify';
+import { BOOT_CPU_ONLY } from './cpu-offline';
 import { endMarker } from './end-marker';
 import { VmError, vmExitStatus } from './errors';
 import { commandScript, START_MARKER } from './guest-init';
@@ -204,10 +205,11 @@ export async function runInVm(request: RunRequest): Promise<VmResult> {
 /**
  * The guest kernel's command line: its console on the serial port, a panic or oops ends the run.
  * `quiet` (warnings and worse only, which the runner's classifier still sees) unless the console is
- * shown (--verbose): there the whole boot log is what the user asked for.
+ * shown (--verbose): there the whole boot log is what the user asked for. Under TCG the kernel boots
+ * on one CPU and the init brings up the others (cpu-offline.ts: the int3 flake).
  */
-export function guestCommandLine(verbose: boolean, append: string | undefined): string {
-  return ['console=ttyS0', verbose ? '' : 'quiet', 'panic=-1', 'oops=panic', append ?? ''].filter((word) => word !== '').join(' ');
+export function guestCommandLine(verbose: boolean, append: string | undefined, accel: 'kvm' | 'tcg'): string {
+  return ['console=ttyS0', verbose ? '' : 'quiet', 'panic=-1', 'oops=panic', accel === 'tcg' ? BOOT_CPU_ONLY : '', append ?? ''].filter((word) => word !== '').join(' ');
 }
 
 /** Who hears the console: the caller's onConsole, and onProgress when verbose. */
@@ -236,7 +238,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
     if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr || made.error?.message}`);
 
     const qemu: QemuOptions = {
-      bzImage: bootPlan.kernel.bzImage, initrd, append: guestCommandLine(request.verbose === true, request.append), stdoutFifo, stderrFifo,
+      bzImage: bootPlan.kernel.bzImage, initrd, append: guestCommandLine(request.verbose === true, request.append, bootPlan.accel), stdoutFifo, stderrFifo,
       accel: bootPlan.accel, smp: request.smp ?? 2, memMb: request.memMb ?? 2048,
     };
     let alongside: Parameters<typeof bootQemu>[0]['alongside'];
