@@ -84,7 +84,8 @@ t.test('kvm-xen boot --xen in the runner VM: Debian\'s kernel runs as a Xen HVM 
     + ' s=$?; grep -h "Xen hypercalls" /tmp/xen.err; exit $s)';
   // The library call with the global callback vector: the path of a guest not offered per-vCPU vectors.
   const library = `G='${guestCommand}' node -e "require('./dist/lib/vmm').bootCommand({ kernel: '${kernel.bzImage}', cpus: 2, xen: { perVcpuUpcall: false }, command: ['sh', '-c', process.env.G], output: process.stdout })`
-    + '.then((r) => { console.log(JSON.stringify({ bootMs: r.bootMs, xenHypercalls: r.xenHypercalls })); process.exitCode = r.status; })"';
+    // A failed run's verdict and console tail go into the result line, which the status check prints.
+    + '.then((r) => { console.log(JSON.stringify({ bootMs: r.bootMs, xenHypercalls: r.xenHypercalls, ...(r.status === 0 ? {} : { message: r.message, consoleTail: r.consoleTail }) })); process.exitCode = r.status; })"';
   const run = await runCli(['vm', '--smp', '2', '--timeout', '1200', '--', 'sh', '-c', [cliCase('perVcpu', cli), cliCase('global', library)].join('\n')]);
   t.equal(run.status, 0, `the runner VM ran the cases (stderr: ${stderrGist(run, 2000)})`);
   const cases = parseCases(run.stdout);
