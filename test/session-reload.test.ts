@@ -33,6 +33,10 @@ t.test('reloadKvmModules loads the new modules with the session\'s kvmParams', a
   t.equal(await read(), '1 Y', 'booted with the parameters');
   const cpuState = async (): Promise<string[]> => (await session.run(['sh', '-c', "cat /sys/devices/system/cpu/online; dmesg | grep -c 'CPU 1 is now offline'"])).output.trim().split('\n');
   t.same(await cpuState(), ['0-1', '0'], 'booted on one CPU (maxcpus=1), the init brought up the other');
+  // The keeper's VMs and vCPUs (keeper.c: each pins static keys KVM would otherwise flip as tests run).
+  const keeperFiles = async (): Promise<string[]> => (await session.run(['sh', '-c', 'for fd in /proc/$(cat /run/kvm-xen-keeper.pid)/fd/*; do readlink $fd; done | grep kvm | sort | uniq -c'])).output.trim().split('\n').map((line) => line.trim().replace(/\s+/, ' '));
+  const held = ['1 /dev/kvm', '2 anon_inode:kvm-vcpu:0', '2 anon_inode:kvm-vm'];
+  t.same(await keeperFiles(), held, 'the keeper holds two VMs with a vCPU each');
   const written = await session.run(['sh', '-c', `echo 0 > ${FILES[0]} && echo N > ${FILES[1]}`]);
   t.equal(written.status, 0, 'other values written in place');
   t.equal(await read(), '0 N', 'and read back');
@@ -42,6 +46,7 @@ t.test('reloadKvmModules loads the new modules with the session\'s kvmParams', a
   t.equal(reload.status, 0, `the swap (output: ${reload.output.trim()})`);
   t.equal(await read(), '1 Y', 'after the swap: the asked-for values again, not the written ones nor the defaults');
   t.same(await cpuState(), ['0-1', '1'], 'the swap ran on the boot CPU alone, and gave CPU 1 back');
+  t.same(await keeperFiles(), held, 'and after the swap, the new keeper too');
   const ended = await session.close();
   t.equal(ended.status, 0, 'the session ends cleanly');
 });
