@@ -10,22 +10,14 @@
 // and the program loads the ordinary way, so a stale pack can cost time but never run old code.
 //
 // Loading from a pack goes through Node's CommonJS loader hooks (Module._resolveFilename and
-// Module._extensions['.js'], as require hooks such as source-map or coverage tools use them). Each
-// module is compiled under its own file name in Node's CommonJS wrapper, so stack traces, __dirname,
-// require.cache and instanceof across modules are what they would be without the pack.
-//
-// The pack also holds each module's V8 code cache, made by the pack script after loading the program:
-// V8 then skips parsing and compiling what the load compiled (under TCG that was about a third of the
-// load's CPU time). V8 compiles afresh when a cache was made by another V8 or with other flags
-// (another Node binary, --cpu-prof), but of the source it checks only the length: a cache is used only
-// with the source whose SHA-256 it was made from, so it can be useless, never wrong.
-import crypto from 'node:crypto';
+// Module._extensions['.js'], as require hooks such as source-map or coverage tools use them): each
+// module is still compiled by Module.prototype._compile under its own file name, so stack traces,
+// __dirname, require.cache and instanceof across modules are what they would be without the pack.
 import fs from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
-import vm from 'node:vm';
 
-const PACK_VERSION = 2;
+const PACK_VERSION = 1;
 
 interface PackedModule {
   /** Path relative to the pack's directory. */
@@ -33,8 +25,6 @@ interface PackedModule {
   size: number;
   mtimeMs: number;
   source: string;
-  /** V8's code cache for the wrapped source, base64, and the SHA-256 of the source it was made from. */
-  codeCache?: { data: string; sourceSha256: string };
 }
 
 export interface Pack {
@@ -49,28 +39,9 @@ export interface Pack {
 /** The CommonJS loader's hooks this file uses (not in @types/node's public Module type). */
 interface LoaderInternals {
   _resolveFilename(request: string, parent: Module | undefined, isMain: boolean, options?: unknown): string;
-  _extensions: Record<string, (module: Module, filename: string) => void>;
-  _cache: NodeJS.Require['cache'];
+  _extensions: Record<string, (module: Module & { _compile(source: string, filename: string): void }, filename: string) => void>;
 }
 const loader = Module as unknown as LoaderInternals;
-
-const sha256 = (text: string): string => crypto.createHash('sha256').update(text).digest('hex');
-
-/** A module's source in Node's CommonJS wrapper, compiled (from `cachedData` when V8 accepts it). */
-function compileModule(source: string, filename: string, cachedData?: Buffer): vm.Script {
-  return new vm.Script(Module.wrap(source), { filename, ...(cachedData ? { cachedData } : {}) });
-}
-
-/** Runs a compiled module as Node's loader would: its exports, a require bound to it, its paths. */
-function runModule(script: vm.Script, module: Module, filename: string): void {
-  const wrapper = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => void;
-  const require = ((id: string) => module.require(id)) as NodeJS.Require;
-  require.resolve = ((request: string, options?: { paths?: string[] }) => loader._resolveFilename(request, module, false, options)) as NodeJS.RequireResolve;
-  require.main = process.mainModule;
-  require.cache = loader._cache;
-  require.extensions = loader._extensions as NodeJS.Require['extensions'];
-  wrapper.call(module.exports, module.exports, require, module, filename, path.dirname(filename));
-}
 
 /** Where the pack of a program module lives: next to it, `<name>.pack.json`. */
 export function packPathFor(entry: string): string {
@@ -86,9 +57,7 @@ export function buildPack(entry: string): Pack {
   const base = path.dirname(entry);
   const rel = (file: string): string => path.relative(base, file);
   const resolutions: Record<string, string> = {};
-  const scripts = new Map<string, vm.Script>();
   const original = loader._resolveFilename;
-  const compileJs = loader._extensions['.js']!;
   const before = new Set(Object.keys(require.cache));
   loader._resolveFilename = function (request, parent, isMain, options) {
     const resolved = original.call(this, request, parent, isMain, options);
@@ -97,23 +66,14 @@ export function buildPack(entry: string): Pack {
     }
     return resolved;
   };
-  // Loaded the way a pack loads them, so that each module's script has compiled what the load needs.
-  loader._extensions['.js'] = function (module, filename) {
-    const script = compileModule(fs.readFileSync(filename, 'utf8'), filename);
-    scripts.set(filename, script);
-    runModule(script, module, filename);
-  };
   try {
     require(entry);
   } finally {
     loader._resolveFilename = original;
-    loader._extensions['.js'] = compileJs;
   }
   const modules = Object.keys(require.cache).filter((file) => !before.has(file) && file.endsWith('.js')).map((file) => {
     const stat = fs.statSync(file);
-    const source = fs.readFileSync(file, 'utf8');
-    const data = scripts.get(file)?.createCachedData().toString('base64');
-    return { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source, ...(data ? { codeCache: { data, sourceSha256: sha256(source) } } : {}) };
+    return { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source: fs.readFileSync(file, 'utf8') };
   });
   const packed = new Set(modules.map((module) => module.file));
   for (const [key, file] of Object.entries(resolutions)) if (!packed.has(file)) delete resolutions[key];
@@ -145,24 +105,22 @@ export async function readFreshPack(entry: string): Promise<Pack | undefined> {
  * as ever.
  */
 function installPack(pack: Pack, base: string): void {
-  const modules = new Map(pack.modules.map((module) => [path.join(base, module.file), module]));
+  const sources = new Map(pack.modules.map((module) => [path.join(base, module.file), module.source]));
   const resolutions = new Map(Object.entries(pack.resolutions).map(([key, file]) => {
     const [dir, request] = key.split('\0') as [string, string];
     return [`${path.join(base, dir)}\0${request}`, path.join(base, file)];
   }));
   const resolve = loader._resolveFilename;
   loader._resolveFilename = function (request, parent, isMain, options) {
-    if (modules.has(request)) return request;
+    if (sources.has(request)) return request;
     const packed = parent?.filename ? resolutions.get(`${path.dirname(parent.filename)}\0${request}`) : undefined;
     return packed ?? resolve.call(this, request, parent, isMain, options);
   };
   const compileJs = loader._extensions['.js']!;
   loader._extensions['.js'] = function (module, filename) {
-    const packed = modules.get(filename);
-    if (packed === undefined) return compileJs.call(this, module, filename);
-    const cache = packed.codeCache;
-    const cachedData = cache && cache.sourceSha256 === sha256(packed.source) ? Buffer.from(cache.data, 'base64') : undefined;
-    runModule(compileModule(packed.source, filename, cachedData), module, filename);
+    const source = sources.get(filename);
+    if (source === undefined) compileJs.call(this, module, filename);
+    else module._compile(source, filename);
   };
 }
 
