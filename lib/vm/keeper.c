@@ -14,7 +14,6 @@
  * KVM modules (session.ts) stops it by that pid, since a module in use cannot be unloaded.
  */
 #include <fcntl.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
