@@ -29,6 +29,8 @@ t.test('compare over a parameter axis: kvm.xen_fault=0 against 3', async (t) => 
   t.match(same, /xen_shinfo_test: stage 0 TEST_INJECT_VECTOR\s+pass\s+pass\n/, 'the stages before it alike');
   t.match(run.stdout, /kvm\.xen_fault=0/, 'the legend names A\'s parameter');
   t.match(run.stdout, /kvm\.xen_fault=3/, 'and B\'s');
+  t.match(run.stdout, /\nB: xen_shinfo_test: stage \d+ TEST_TIMER_\w+ failed: IRQ delivery timed out\n/, 'under the table, what B\'s failing stage reported');
+  t.notMatch(run.stdout, /\nA: xen_shinfo_test/, 'and nothing of A\'s');
 });
 
 // Fault 2 fails stage 0 as soon as B's guest starts the suite, so the two VMs overlap during boot and

@@ -4,7 +4,7 @@ import t from 'tap';
 
 import { parseMatrixArgs } from '../bin/commands/compare';
 import { columnVmOptions } from '../bin/kvm-params';
-import { buildMatrix, columnName, formatMatrix, matrixColumns, parameterAxes, regressedColumns, runPool } from '../lib/matrix';
+import { buildMatrix, columnName, failureReasons, formatMatrix, formatReasons, matrixColumns, parameterAxes, regressedColumns, runPool } from '../lib/matrix';
 import { parseTap } from '../lib/tap/parse';
 
 /** A suite run of xen_shinfo_test with these stage lines (KTAP, as the suite prints it). */
@@ -76,6 +76,22 @@ t.test('--repeat: each cell counts its outcomes; a flaky column is a difference'
   t.match(formatMatrix(rows, ['A', 'B'], ['a', 'b']), /xen_shinfo_test: s\s+3 pass\s+2 pass 1 fail\s+<< fails in B/);
   const missing = buildMatrix([steady, parseTap(repeated([[], [], []]))]).find((row) => row.key === 'xen_shinfo_test: s')!;
   t.same(missing.cells[1], new Map([['missing', 3]]), 'a row a column never printed counts as missing once per run');
+});
+
+t.test('under the table, what each failing test reported: its bail-out, else its last diagnostic', async (t) => {
+  const bailed = parseTap(['KTAP version 1', '1..2', '  KTAP version 1', '  1..2', '  ok 1 stage 0 x', '  not ok 2 stage 16 TEST_TIMER_RESTORE',
+    '  Bail out! stage 16 TEST_TIMER_RESTORE failed: IRQ delivery timed out', 'not ok 1 xen_shinfo_test',
+    '# xen_evtchn_setup_test: exit status 134: killed by SIGABRT', 'not ok 2 xen_evtchn_setup_test', 'ok 3 other'].join('\n'));
+  t.same(failureReasons(bailed), ['xen_shinfo_test: stage 16 TEST_TIMER_RESTORE failed: IRQ delivery timed out', 'xen_evtchn_setup_test: exit status 134: killed by SIGABRT']);
+  const flaky = parseTap(repeated([['not ok 1 s'], ['ok 1 s'], ['not ok 1 s']]));
+  t.same(failureReasons(flaky), ['xen_shinfo_test'], 'a failure seen in two runs is one line, without its run number');
+  const passed = parseTap(run(['ok 1 s', 'ok 2 gap # XFAIL known']));
+  t.same(failureReasons(passed), [], 'an expected failure is no failure');
+  t.equal(formatReasons([passed, passed], ['A', 'B']), '', 'no section when nothing failed');
+  t.equal(formatReasons([passed, bailed], ['A', 'B']),
+    '\nfailures, as each column\'s tests reported them:\nB: xen_shinfo_test: stage 16 TEST_TIMER_RESTORE failed: IRQ delivery timed out\nB: xen_evtchn_setup_test: exit status 134: killed by SIGABRT\n');
+  const many = parseTap(['KTAP version 1', '1..7', ...[1, 2, 3, 4, 5, 6, 7].map((n) => `not ok ${n} t${n}`)].join('\n'));
+  t.same(failureReasons(many).slice(-2), ['t5', '... and 2 more'], 'five lines at most');
 });
 
 t.test('runPool runs at most `jobs` at a time and keeps the order', async (t) => {

@@ -1,6 +1,6 @@
 // kvm-xen compare: the suite on any number of configurations — kernels, KVM module sets and KVM
 // module parameters, crossed — and one table of every test and stage, differences first.
-import { buildMatrix, columnName, describeColumn, formatMatrix, matrixColumns, parameterName, regressedColumns, runPool, type KernelBuild, type MatrixColumn } from '../../lib/matrix';
+import { buildMatrix, columnName, describeColumn, formatMatrix, formatReasons, matrixColumns, parameterName, regressedColumns, runPool, type KernelBuild, type MatrixColumn } from '../../lib/matrix';
 import { DEFAULT_KERNEL } from '../../lib/debian/kernel';
 import { parseTap, type TapDocument } from '../../lib/tap/parse';
 import { VmError, type VmOptions, type VmResult } from '../../lib/vm';
@@ -17,7 +17,8 @@ const usage = `usage: kvm-xen compare [--kernel K [--kvm-modules DIR]...]... [--
                        [--jobs N] [VM OPTIONS] [-- TEST ARGS]
 
 Runs the selftest suite on every configuration and prints one table: a row per test and stage, a
-column per configuration (A, B, C, ... named under the table), rows that differ first. With
+column per configuration (A, B, C, ... named under the table), rows that differ first; under it,
+what each failing test reported (its bail-out or last diagnostic), per column. With
 '-- --repeat N' each cell counts its outcomes over the N runs. Exit status 1 when any column fails
 something column A passes (a regression), else 0; a runner failure exits with its own status.
 
@@ -130,6 +131,7 @@ export const compare: Command = {
     const rows = buildMatrix(runs.map((run) => run.doc!));
     const labels = columns.map((column, index) => [runs[index]!.result.kernel, ...column.kvmParams].join(', '));
     process.stdout.write(formatMatrix(rows, names, labels));
+    process.stdout.write(formatReasons(runs.map((run) => run.doc!), names));
     const regressions = rows.filter((row) => regressedColumns(row).length > 0).length;
     process.stdout.write(regressions ? `${regressions} regression(s): a column fails what A passes\n` : 'no regressions\n');
     return regressions ? 1 : 0;

@@ -1,0 +1,27 @@
+// Why a column failed, in a line per failing test: the table says which stages fail, this says what
+// the failing stage reported, so a regression (or a flake) can be read without rerunning the column.
+import { outcomeOf, type TapDocument, type TapResult } from '../tap/parse';
+
+/** At most this many lines per column: the first failures point at the cause, the rest follow from it. */
+const MAX_REASONS = 5;
+
+/** A failed test's reason: its subtest's "Bail out!", else its last diagnostic line, else its name. */
+function failureReason(test: TapResult): string {
+  const bailOut = test.subtest?.bailOut;
+  if (bailOut) return `${test.description}: ${bailOut}`;
+  const said = test.diagnostics.at(-1);
+  return said ?? test.description;
+}
+
+/** The distinct reasons of a run's failed tests, in order, each "test (run k/N): what it said". */
+export function failureReasons(doc: TapDocument): string[] {
+  const reasons = doc.results.filter((test) => outcomeOf(test) === 'fail').map(failureReason);
+  const distinct = [...new Set(reasons.map((reason) => reason.replace(/ \(run \d+\/\d+\)/, '')))];
+  return distinct.length > MAX_REASONS ? [...distinct.slice(0, MAX_REASONS), `... and ${distinct.length - MAX_REASONS} more`] : distinct;
+}
+
+/** The "why" section under the table: a block per column that failed something, empty when none did. */
+export function formatReasons(docs: readonly TapDocument[], names: readonly string[]): string {
+  const blocks = docs.flatMap((doc, column) => failureReasons(doc).map((reason) => `${names[column]}: ${reason}`));
+  return blocks.length > 0 ? `\nfailures, as each column's tests reported them:\n${blocks.join('\n')}\n` : '';
+}
