@@ -84,6 +84,7 @@ export interface NativeAddon {
   eventfdRead(handle: FdHandle): bigint | number;
   readRunDelay(): bigint | number;
   yieldUntilRunDelay(ns: number, timeoutMs: number): number;
+  setThreadRealtime(realtime: boolean): number;
   VcpuRunner: new (vcpu: FdHandle, runMapping: Mapping, onDone: (result: number) => void) => VcpuRunner;
   IoctlLoop: new (handle: FdHandle, entries: IoctlLoopEntry[]) => IoctlLoop;
   FdHandle: new () => FdHandle;
