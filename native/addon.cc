@@ -66,7 +66,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfdRead", Napi::Function::New(env, JsEventFdRead, "eventfdRead"));
   exports.Set("readRunDelay", Napi::Function::New(env, JsReadRunDelay, "readRunDelay"));
   exports.Set("yieldUntilRunDelay", Napi::Function::New(env, JsYieldUntilRunDelay, "yieldUntilRunDelay"));
-  exports.Set("setThreadRealtime", Napi::Function::New(env, JsSetThreadRealtime, "setThreadRealtime"));
   return exports;
 }
 

@@ -1,7 +1,6 @@
 #include "run_delay.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,12 +46,6 @@ int64_t YieldUntilRunDelay(uint64_t ns, uint64_t timeoutNs, const std::atomic<bo
   }
 }
 
-int SetThreadRealtime(bool realtime) {
-  sched_param param{};
-  param.sched_priority = realtime ? sched_get_priority_min(SCHED_FIFO) : 0;
-  return -pthread_setschedparam(pthread_self(), realtime ? SCHED_FIFO : SCHED_OTHER, &param);
-}
-
 Napi::Value JsReadRunDelay(const Napi::CallbackInfo& info) {
   int64_t delay = ReadRunDelay();
   if (delay < 0) return Napi::Number::New(info.Env(), static_cast<double>(delay));
@@ -66,12 +59,6 @@ Napi::Value JsYieldUntilRunDelay(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Number::New(env, static_cast<double>(YieldUntilRunDelay(ns, timeoutMs * 1000000ull)));
-}
-
-Napi::Value JsSetThreadRealtime(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsBoolean()) return ThrowTypeError(env, "ERR_INVALID_ARG_TYPE", "realtime must be a boolean");
-  return Napi::Number::New(env, SetThreadRealtime(info[0].As<Napi::Boolean>().Value()));
 }
 
 }  // namespace kvmxen

@@ -11,6 +11,5 @@ export { capabilities, checkExtension, xenHvmFlags, decodeXenHvmCaps, type Capab
 export { allRequests, requestInfo, type RequestName } from './requests';
 export { IoctlRepeater, type RepeatedIoctl } from './ioctl-loop';
 export { dumpVcpu } from './dump';
-export { setThreadRealtime } from './realtime';
 export { snapshotVm, restoreVm, snapshotVcpu, type VmSnapshot, type VcpuSnapshot, type MemorySnapshot } from './snapshot';
 export { KVM_MEM_LOG_DIRTY_PAGES } from './structs';

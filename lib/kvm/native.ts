@@ -84,7 +84,6 @@ export interface NativeAddon {
   eventfdRead(handle: FdHandle): bigint | number;
   readRunDelay(): bigint | number;
   yieldUntilRunDelay(ns: number, timeoutMs: number): number;
-  setThreadRealtime(realtime: boolean): number;
   VcpuRunner: new (vcpu: FdHandle, runMapping: Mapping, onDone: (result: number) => void) => VcpuRunner;
   IoctlLoop: new (handle: FdHandle, entries: IoctlLoopEntry[]) => IoctlLoop;
   FdHandle: new () => FdHandle;

@@ -84,7 +84,6 @@ async function loop(t: ShinfoTest, report: StageReport): Promise<void> {
   for (;;) {
     const timeoutMs = t.watchdog.remainingMs();
     const exit = t.vcpu.runSync(timeoutMs === undefined ? undefined : { timeoutMs });
-    t.unpreempted.end();
     if (exit.reason === 'timeout') throw new TestFailure(t.watchdog.fire());
     const ucall = t.machine.ucallOf(exit);
     if (!ucall) throw new TestFailure(`Wanted KVM exit reason: 2 (KVM_EXIT_IO), got: ${describeExit(exit)}`);

@@ -9,7 +9,6 @@ import { XenVcpu } from '../../lib/xen/xen-vcpu';
 import { XenVm, type XenConfigFlag } from '../../lib/xen/xen-vm';
 import type { IoctlRepeater } from '../../lib/kvm';
 import { testAssert, testRequire } from '../lib/ksft';
-import { Unpreempted } from '../lib/unpreempted';
 import { Watchdog } from '../lib/watchdog';
 import {
   EVTCHN_TEST1, EVTCHN_TEST2, EVTCHN_TIMER, EVTCHN_VECTOR, PAGE_SIZE, PVTIME_ADDR, RUNSTATE_ADDR, SHINFO_ADDR,
@@ -43,8 +42,6 @@ export interface ShinfoTest {
   tmr: XenTimer;
   evtchnIrqExpected: boolean;
   watchdog: Watchdog;
-  /** Begun by a stage whose next guest check must not see a preemption; ended by the run loop. */
-  unpreempted: Unpreempted;
   juggler: IoctlRepeater | undefined;
   /** Whether the upcall handler's vcpu_info stores may go through KVM's emulator (upstream's is_forced_emulation_enabled). */
   forcedEmulation: ForcedEmulationSetting;
@@ -150,10 +147,9 @@ function configure(kvm: Kvm, machine: GuestMachine, features: Features, verbose:
 
   const test: ShinfoTest = {
     kvm, machine, vm, vcpu, xen, xenVcpu, features, shinfoRegion, shinfo, vinfo, rs, irqFd, tmr,
-    evtchnIrqExpected: false, watchdog, unpreempted: new Unpreempted(log), juggler: undefined, forcedEmulation, verbose, log,
+    evtchnIrqExpected: false, watchdog, juggler: undefined, forcedEmulation, verbose, log,
     close() {
       watchdog.alarm(0);
-      test.unpreempted.end();
       test.juggler?.stop();
       irqFd?.forEach((fd) => fd.close());
       machine.close();

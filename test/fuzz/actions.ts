@@ -79,11 +79,6 @@ const rawActions: Array<[number, string, Action]> = [
   [3, 'native.mapAnonymous', (w) => keep(w, native.mapAnonymous(w.random.pick([PAGE, 16 * PAGE, 1 << 21, 2 ** 32, 2 ** 32 + PAGE, 0, PAGE + 1, -PAGE, NaN]) as number))],
   [2, 'native.mapVcpuRun', (w) => keep(w, native.mapVcpuRun(someOf(w, w.handles.items) as FdHandle, w.random.pick([PAGE, 3 * PAGE, 1, 1 << 24, 1 << 25]) as number))],
   [2, 'native.eventfd', (w) => keep(w, native.eventfd(smallOrAny(w.random, 10, w.live()) as number, (w.random.chance(0.8) ? w.random.chance(0.5) : any(w)) as boolean))],
-  // Never `true`: a fuzz child made real-time would have its CPU to itself for the rest of the run.
-  [1, 'native.setThreadRealtime (anything but true)', (w) => {
-    const realtime = any(w);
-    return native.setThreadRealtime((realtime === true ? false : realtime) as boolean);
-  }],
   [2, 'native.yieldUntilRunDelay (bounded)', (w) => native.yieldUntilRunDelay(w.random.pick([0, 1, 1000, 1e12, -1, NaN]) as number, boundedTimeout(w.random) as number)],
   [6, 'a method of an addon object', (w) => callNativeMethod(w, w.random.pick([...w.handles.items, ...w.mappings.items, ...w.runners.items, ...w.loops.items, ...w.graveyard, {}]))],
   [4, 'an addon method on the wrong receiver', (w) => callNativeMethod(w, any(w), true)],
