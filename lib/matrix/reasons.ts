@@ -13,7 +13,7 @@ function failureReason(test: TapResult): string {
   return said ?? test.description;
 }
 
-/** The distinct reasons of a run's failed tests, in order, each "test (run k/N): what it said". */
+/** The distinct reasons of a run's failed tests, in order, "test: what it said"; without --repeat's run numbers, so one failure seen in several runs is one line. */
 export function failureReasons(doc: TapDocument): string[] {
   const reasons = doc.results.filter((test) => outcomeOf(test) === 'fail').map(failureReason);
   const distinct = [...new Set(reasons.map((reason) => reason.replace(/ \(run \d+\/\d+\)/, '')))];
