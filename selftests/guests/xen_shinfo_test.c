@@ -121,7 +121,7 @@ void guest_main(void) {
 
   GUEST_SYNC(TEST_RUNSTATE_DATA);
   GUEST_ASSERT(rs->state_entry_time >= 0x8000);
-  GUEST_ASSERT_EQ(rs->time[RUNSTATE_runnable], 0);  /* the value tells a preemption's length */
+  GUEST_ASSERT(rs->time[RUNSTATE_runnable] == 0);
   GUEST_ASSERT(rs->time[RUNSTATE_blocked] == 0x6b6b);
   GUEST_ASSERT(rs->time[RUNSTATE_offline] == 0x5a);
 
