@@ -4,7 +4,7 @@ import t from 'tap';
 
 import { parseMatrixArgs } from '../bin/commands/compare';
 import { columnVmOptions } from '../bin/kvm-params';
-import { buildMatrix, columnName, failureReasons, formatMatrix, formatReasons, matrixColumns, parameterAxes, regressedColumns, runPool } from '../lib/matrix';
+import { buildMatrix, columnName, columnsWithFailures, failureReasons, formatMatrix, formatReasons, matrixColumns, parameterAxes, regressedColumns, runPool } from '../lib/matrix';
 import { parseTap } from '../lib/tap/parse';
 
 /** A suite run of xen_shinfo_test with these stage lines (KTAP, as the suite prints it). */
@@ -92,6 +92,9 @@ t.test('under the table, what each failing test reported: its bail-out, else its
     '\nfailures, as each column\'s tests reported them:\nB: xen_shinfo_test: stage 16 TEST_TIMER_RESTORE failed: IRQ delivery timed out\nB: xen_evtchn_setup_test: exit status 134: killed by SIGABRT\n');
   const many = parseTap(['KTAP version 1', '1..7', ...[1, 2, 3, 4, 5, 6, 7].map((n) => `not ok ${n} t${n}`)].join('\n'));
   t.same(failureReasons(many).slice(-2), ['t5', '... and 2 more'], 'five lines at most');
+  const output = `${formatMatrix(buildMatrix([passed, bailed]), ['A', 'B'], ['a', 'b'])}${formatReasons([passed, bailed], ['A', 'B'])}no regressions\n`;
+  t.same(columnsWithFailures(output), ['B'], 'read back: B, once; the legend\'s "A: a" is not a failure');
+  t.same(columnsWithFailures(formatMatrix(buildMatrix([passed, passed]), ['A', 'B'], ['a', 'b'])), [], 'no section, no column');
 });
 
 t.test('runPool runs at most `jobs` at a time and keeps the order', async (t) => {

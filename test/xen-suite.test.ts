@@ -13,7 +13,7 @@ import { projectRoot } from '../lib/paths';
 import { outcomeOf, parseTap, type TapDocument } from '../lib/tap/parse';
 import { resolveKernel } from '../lib/vm';
 import { expectedKunitCounts, kunitParse, kunitTool, suiteTotalsLine } from './helpers/kunit';
-import { runSuiteCli } from './helpers/suite-run';
+import { passes, runSuiteCli } from './helpers/suite-run';
 import { runCli, stderrGist } from './helpers/vm';
 import { KNOWN_GAP } from '../selftests/evtchn/known-gap';
 import { selftests } from '../selftests/suite';
@@ -45,7 +45,7 @@ async function checkWithKunit(t: tap.Test, stdout: string): Promise<void> {
 }
 
 t.test('kvm-xen test --vm on Debian 6.12: the suite passes, with the known gap on exactly its lines', async (t) => {
-  const run = await runSuiteCli(t, ['test', '--vm', '--timeout', '900'], (run) => run.status === 0);
+  const run = await runSuiteCli(t, ['test', '--vm', '--timeout', '900'], passes);
   t.equal(run.status, 0, `suite status (stderr: ${stderrGist(run)})`);
   const doc = parseTap(run.stdout);
   t.equal(doc.version, 'KTAP version 1');
@@ -93,7 +93,7 @@ t.test('the Xen ioctl tests (test/xen-caps.test.ts) in the guest, where KVM has 
 });
 
 t.test('--repeat 3 in one boot: three runs and a per-stage count table', async (t) => {
-  const run = await runSuiteCli(t, ['test', '--vm', '--timeout', '600', '--repeat', '3', 'xen_vmcall_test'], (run) => run.status === 0);
+  const run = await runSuiteCli(t, ['test', '--vm', '--timeout', '600', '--repeat', '3', 'xen_vmcall_test'], passes);
   t.equal(run.status, 0, `suite status (stderr: ${stderrGist(run)})`);
   const doc = parseTap(run.stdout);
   t.same(doc.results.map((r) => r.description), [1, 2, 3].map((n) => `xen_vmcall_test (run ${n}/3)`));
@@ -125,7 +125,7 @@ t.test('with our kernel patch (kernel/), every check passes, --strict included',
   const kernelDir = path.join(projectRoot, 'kernel');
   const patches = fs.readdirSync(kernelDir).filter((f) => f.endsWith('.patch')).map((f) => path.join(kernelDir, f));
   const modules = await buildKvmModules({ patches });
-  const run = await runSuiteCli(t, ['test', '--vm', '--timeout', '900', '--kvm-modules', modules.dir, '--strict'], (run) => run.status === 0);
+  const run = await runSuiteCli(t, ['test', '--vm', '--timeout', '900', '--kvm-modules', modules.dir, '--strict'], passes);
   t.equal(run.status, 0, `suite status with patched KVM (stderr: ${stderrGist(run)})`);
   const doc = parseTap(run.stdout);
   t.equal(doc.results.length, selftests.length, 'every selftest ran');

@@ -128,10 +128,11 @@ export const compare: Command = {
     const failed = runs.find((run) => run.result.outcome !== 'exited');
     if (failed) return reportVmResult(failed.result, 'compare');
     if (jsonFile) writeKcidbJson(jsonFile, runs.map((run) => run.report!));
-    const rows = buildMatrix(runs.map((run) => run.doc!));
+    const docs = runs.map((run) => run.doc!);
+    const rows = buildMatrix(docs);
     const labels = columns.map((column, index) => [runs[index]!.result.kernel, ...column.kvmParams].join(', '));
     process.stdout.write(formatMatrix(rows, names, labels));
-    process.stdout.write(formatReasons(runs.map((run) => run.doc!), names));
+    process.stdout.write(formatReasons(docs, names));
     const regressions = rows.filter((row) => regressedColumns(row).length > 0).length;
     process.stdout.write(regressions ? `${regressions} regression(s): a column fails what A passes\n` : 'no regressions\n');
     return regressions ? 1 : 0;

@@ -2,4 +2,4 @@
 export { columnName, describeColumn, matrixColumns, parameterAxes, parameterName, type KernelBuild, type MatrixColumn } from './columns';
 export { runPool } from './pool';
 export { buildMatrix, formatMatrix, formatTally, regressedColumns, rowDiffers, tallyRun, type MatrixRow, type Tally } from './table';
-export { failureReasons, formatReasons } from './reasons';
+export { columnsWithFailures, failureReasons, formatReasons } from './reasons';

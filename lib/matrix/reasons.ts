@@ -20,8 +20,19 @@ export function failureReasons(doc: TapDocument): string[] {
   return distinct.length > MAX_REASONS ? [...distinct.slice(0, MAX_REASONS), `... and ${distinct.length - MAX_REASONS} more`] : distinct;
 }
 
+const REASONS_HEADER = 'failures, as each column\'s tests reported them:';
+
 /** The "why" section under the table: a block per column that failed something, empty when none did. */
 export function formatReasons(docs: readonly TapDocument[], names: readonly string[]): string {
   const blocks = docs.flatMap((doc, column) => failureReasons(doc).map((reason) => `${names[column]}: ${reason}`));
-  return blocks.length > 0 ? `\nfailures, as each column's tests reported them:\n${blocks.join('\n')}\n` : '';
+  return blocks.length > 0 ? `\n${REASONS_HEADER}\n${blocks.join('\n')}\n` : '';
+}
+
+/** The columns (by name) with a line in compare's "why" section, read back from its output. */
+export function columnsWithFailures(output: string): string[] {
+  const lines = output.split('\n');
+  const start = lines.indexOf(REASONS_HEADER);
+  if (start < 0) return [];
+  const names = lines.slice(start + 1).map((line) => /^([A-Z]+): /.exec(line)?.[1]).filter((name) => name !== undefined);
+  return [...new Set(names)];
 }

@@ -6,16 +6,18 @@
 // whole test tree is likely, two in a row in one place are not; a real regression fails both runs.
 import type { Test } from 'tap';
 
-import { runCli, type CliRun } from './vm';
+import { cliOwnLines, runCli, type CliRun } from './vm';
 
 type CliOptions = Parameters<typeof runCli>[1];
 
 /** What a run that was not as expected printed about its failures, for the comment that says so. */
 export function failureGist(run: CliRun): string {
   const out = run.stdout.split('\n').filter((line) => /Bail out!|^\S+: .* failed|^# \S+: exit status/.test(line.trim()));
-  const own = run.stderr.split('\n').filter((line) => line.startsWith('kvm-xen'));
-  return [...out, ...own.slice(-3)].map((line) => line.trim()).join(' | ');
+  return [...out, ...cliOwnLines(run.stderr).slice(-3)].map((line) => line.trim()).join(' | ');
 }
+
+/** The expected outcome of most suite runs: exit 0, everything passed (known gaps as XFAIL). */
+export const passes = (run: CliRun): boolean => run.status === 0;
 
 export async function runSuiteCli(t: Test, args: readonly string[], expected: (run: CliRun) => boolean, options?: CliOptions): Promise<CliRun> {
   const first = await runCli(args, options);

@@ -64,12 +64,17 @@ export function processesMentioning(text: string): number[] {
   return found;
 }
 
+/** The lines of a CLI run's stderr that the CLI wrote itself ("kvm-xen ..."), not the guest's console. */
+export function cliOwnLines(stderr: string): string[] {
+  return stderr.split('\n').filter((line) => line.startsWith('kvm-xen'));
+}
+
 /**
  * A failed CLI run's stderr for an assertion message: the CLI's own lines first (the verdict names the
  * crash; the console tail that follows it can be long enough to push it out of a plain tail), then the
  * last of the rest.
  */
 export function stderrGist(run: { stderr: string }, tailChars = 500): string {
-  const own = run.stderr.split('\n').filter((line) => line.startsWith('kvm-xen')).join(' | ');
+  const own = cliOwnLines(run.stderr).join(' | ');
   return `${own.slice(0, 1500)} … ${run.stderr.trim().slice(-tailChars)}`;
 }
