@@ -2,8 +2,10 @@
 // or missing one is ignored, and the programs' packs are built by the build scripts.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import Module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import vm from 'node:vm';
 import t from 'tap';
 
 import { packPathFor, PACKED_PROGRAMS } from '../selftests/lib/pack';
@@ -35,9 +37,11 @@ t.test('a fresh pack serves the sources; a changed module makes it stale', async
   t.equal(pack.resolutions['\0./sub'], path.join('sub', 'index.js'), 'a directory import resolved once, at build time');
   t.equal(loadPacked(entry), 'disk-b sub');
 
-  // The pack's copy is what runs while the files on disk are unchanged (size and mtime)...
+  // The pack's copy is what runs while the files on disk are unchanged (size and mtime)... (its code
+  // cache goes with it: V8 checks a cache against the source's length only, and this one's is the same)
   const b = pack.modules.find((m: { file: string }) => m.file === 'b.js');
   b.source = "exports.b = 'pack-b ';\n";
+  b.codeCache = '';
   fs.writeFileSync(packPathFor(entry), JSON.stringify(pack));
   t.equal(loadPacked(entry), 'pack-b sub', 'loaded from the pack');
 
@@ -45,6 +49,16 @@ t.test('a fresh pack serves the sources; a changed module makes it stale', async
   const later = new Date(Date.now() + 5000);
   fs.utimesSync(path.join(path.dirname(entry), 'b.js'), later, later);
   t.equal(loadPacked(entry), 'disk-b sub', 'a stale pack is ignored');
+});
+
+t.test("the pack's code caches are taken by this Node's V8", async (t) => {
+  const entry = program(t);
+  execFileSync(process.execPath, [packScript, entry]);
+  const pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8'));
+  for (const module of pack.modules as { file: string; source: string; codeCache: string }[]) {
+    const script = new vm.Script(Module.wrap(module.source), { filename: path.join(path.dirname(entry), module.file), cachedData: Buffer.from(module.codeCache, 'base64') });
+    t.notOk(script.cachedDataRejected, `${module.file}: ${Buffer.from(module.codeCache, 'base64').length} bytes of cache, taken`);
+  }
 });
 
 t.test('no pack, or one that cannot be built: the program loads the ordinary way', async (t) => {

@@ -3,7 +3,6 @@
 // choices), and reading back how many of the guest's guest_put() stores KVM emulated. The
 // counterpart of the kernel selftests' kvm_is_forced_emulation_enabled() and the
 // is_forced_emulation_enabled / guest_rng values they sync into every guest.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 
 import type { GuestMachine } from './machine';
@@ -32,11 +31,26 @@ export interface ForcedEmulationSetting {
 /** Tells the guest program (linked with the runtime's fep.c) whether to use the prefix, and seeds its choices. */
 export function setForcedEmulation(machine: GuestMachine, setting: Partial<ForcedEmulationSetting> = {}): ForcedEmulationSetting {
   const enabled = setting.enabled ?? kvmForcedEmulationEnabled();
-  let seed = setting.seed ?? crypto.randomBytes(8).readBigUInt64LE();
+  let seed = setting.seed ?? randomSeed();
   if (seed === 0n) seed = 1n;  // the guest's xorshift must not start at zero
   machine.memory.write8(machine.symbol('guest_fep_enabled'), enabled ? 1 : 0);
   machine.memory.write64(machine.symbol('guest_random_state'), seed);
   return { enabled, seed };
+}
+
+/**
+ * 64 random bits from /dev/urandom. Not node:crypto: loading it (and the stream modules it pulls in)
+ * cost xen_shinfo_test 55-165 ms of start-up in the TCG guest, for 8 bytes.
+ */
+function randomSeed(): bigint {
+  const bytes = Buffer.alloc(8);
+  const fd = fs.openSync('/dev/urandom', 'r');
+  try {
+    fs.readSync(fd, bytes, 0, bytes.length, null);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return bytes.readBigUInt64LE();
 }
 
 /** How many stores the guest made through guest_put(), and how many of them KVM emulated. */

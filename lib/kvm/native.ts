@@ -90,4 +90,19 @@ export interface NativeAddon {
   Mapping: new () => Mapping;
 }
 
-export const native: NativeAddon = require(addonPath) as NativeAddon;
+export const native: NativeAddon = loadAddon();
+
+/**
+ * dlopen() of the addon at its one known path. Not require(): for an absolute path that still stats
+ * and realpaths each directory on the way, round trips over 9p in the QEMU guest (15-25 ms of
+ * xen_shinfo_test's start-up there).
+ */
+function loadAddon(): NativeAddon {
+  const module = { exports: {} };
+  try {
+    process.dlopen(module, addonPath);
+  } catch (error) {
+    throw new Error(`cannot load the addon ${addonPath} (built by \`npm install\` or \`npx node-gyp build\`): ${(error as Error).message}`);
+  }
+  return module.exports as NativeAddon;
+}

@@ -9,15 +9,22 @@
 // dist/selftests/lib/pack.js`). A pack whose modules changed since (`npx tsc -p .` alone) is ignored
 // and the program loads the ordinary way, so a stale pack can cost time but never run old code.
 //
+// A pack also holds each module's V8 code cache, taken after the pack script loaded the program, so
+// the guest's Node deserialises the modules' bytecode instead of compiling them (TCG makes V8's
+// compiler slow there). V8 checks a cache against the source and its own version and flags, and
+// compiles as usual when it does not fit (another Node binary, say).
+//
 // Loading from a pack goes through Node's CommonJS loader hooks (Module._resolveFilename and
-// Module._extensions['.js'], as require hooks such as source-map or coverage tools use them): each
-// module is still compiled by Module.prototype._compile under its own file name, so stack traces,
-// __dirname, require.cache and instanceof across modules are what they would be without the pack.
+// Module._extensions['.js'], as require hooks such as source-map or coverage tools use them). Each
+// module is compiled under its own file name with Module.wrap's CommonJS wrapper, and run with its own
+// module object and a require of its own, so stack traces, __dirname, require.cache and instanceof
+// across modules are what they would be without the pack.
 import fs from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
+import vm from 'node:vm';
 
-const PACK_VERSION = 1;
+const PACK_VERSION = 2;
 
 interface PackedModule {
   /** Path relative to the pack's directory. */
@@ -25,6 +32,8 @@ interface PackedModule {
   size: number;
   mtimeMs: number;
   source: string;
+  /** V8's code cache for the wrapped source, base64. */
+  codeCache: string;
 }
 
 export interface Pack {
@@ -38,10 +47,33 @@ export interface Pack {
 
 /** The CommonJS loader's hooks this file uses (not in @types/node's public Module type). */
 interface LoaderInternals {
-  _resolveFilename(request: string, parent: Module | undefined, isMain: boolean, options?: unknown): string;
-  _extensions: Record<string, (module: Module & { _compile(source: string, filename: string): void }, filename: string) => void>;
+  _resolveFilename(request: string, parent: Module | undefined, isMain: boolean, options?: { paths?: string[] }): string;
+  _extensions: Record<string, (module: Module, filename: string) => void>;
+  wrap(source: string): string;
 }
 const loader = Module as unknown as LoaderInternals;
+
+type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: Module, filename: string, dirname: string) => void;
+
+/** The require a module's code gets, as Node's loader makes it: through module.require, so parents and children are kept. */
+function requireFor(module: Module): NodeJS.Require {
+  const moduleRequire = ((id: string) => module.require(id)) as NodeJS.Require;
+  const resolve = ((request: string, options?: { paths?: string[] }) => loader._resolveFilename(request, module, false, options)) as NodeJS.RequireResolve;
+  resolve.paths = (request: string) => require.resolve.paths(request);
+  moduleRequire.resolve = resolve;
+  moduleRequire.main = require.main;
+  moduleRequire.cache = require.cache;
+  moduleRequire.extensions = require.extensions;
+  return moduleRequire;
+}
+
+/** Compiles (from the code cache when given and V8 takes it) and runs one CommonJS module; the script, for its cache. */
+function compileModule(module: Module, source: string, filename: string, codeCache?: Buffer): vm.Script {
+  const script = new vm.Script(loader.wrap(source), { filename, cachedData: codeCache });
+  const wrapper = script.runInThisContext() as ModuleWrapper;
+  wrapper.call(module.exports, module.exports, requireFor(module), module, filename, path.dirname(filename));
+  return script;
+}
 
 /** Where the pack of a program module lives: next to it, `<name>.pack.json`. */
 export function packPathFor(entry: string): string {
@@ -57,23 +89,31 @@ export function buildPack(entry: string): Pack {
   const base = path.dirname(entry);
   const rel = (file: string): string => path.relative(base, file);
   const resolutions: Record<string, string> = {};
-  const original = loader._resolveFilename;
-  const before = new Set(Object.keys(require.cache));
+  const scripts = new Map<string, { source: string; script: vm.Script }>();
+  const resolveFilename = loader._resolveFilename;
+  const compileJs = loader._extensions['.js']!;
   loader._resolveFilename = function (request, parent, isMain, options) {
-    const resolved = original.call(this, request, parent, isMain, options);
+    const resolved = resolveFilename.call(this, request, parent, isMain, options);
     if (parent?.filename && path.isAbsolute(resolved) && resolved.endsWith('.js')) {
       resolutions[`${rel(path.dirname(parent.filename))}\0${request}`] = rel(resolved);
     }
     return resolved;
   };
+  // Compiled the way installPack compiles them, so each script's cache is taken after its top level
+  // ran and holds the functions that compiled as it did.
+  loader._extensions['.js'] = function (module, filename) {
+    const source = fs.readFileSync(filename, 'utf8');
+    scripts.set(filename, { source, script: compileModule(module, source, filename) });
+  };
   try {
     require(entry);
   } finally {
-    loader._resolveFilename = original;
+    loader._resolveFilename = resolveFilename;
+    loader._extensions['.js'] = compileJs;
   }
-  const modules = Object.keys(require.cache).filter((file) => !before.has(file) && file.endsWith('.js')).map((file) => {
+  const modules = [...scripts].map(([file, { source, script }]) => {
     const stat = fs.statSync(file);
-    return { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source: fs.readFileSync(file, 'utf8') };
+    return { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source, codeCache: script.createCachedData().toString('base64') };
   });
   const packed = new Set(modules.map((module) => module.file));
   for (const [key, file] of Object.entries(resolutions)) if (!packed.has(file)) delete resolutions[key];
@@ -94,7 +134,10 @@ export async function readFreshPack(entry: string): Promise<Pack | undefined> {
   }
   if (pack.version !== PACK_VERSION || pack.entry !== path.basename(entry)) return undefined;
   const base = path.dirname(entry);
-  const stats = await Promise.all(pack.modules.map((module) => fs.promises.stat(path.join(base, module.file)).catch(() => undefined)));
+  // fs.stat, not fs.promises: loading node:fs/promises took 20-110 ms of start-up in the guest.
+  const statOrUndefined = (file: string): Promise<fs.Stats | undefined> =>
+    new Promise((resolve) => fs.stat(file, (error, stats) => resolve(error ? undefined : stats)));
+  const stats = await Promise.all(pack.modules.map((module) => statOrUndefined(path.join(base, module.file))));
   const fresh = pack.modules.every((module, i) => stats[i] !== undefined && stats[i].size === module.size && stats[i].mtimeMs === module.mtimeMs);
   return fresh ? pack : undefined;
 }
@@ -105,22 +148,22 @@ export async function readFreshPack(entry: string): Promise<Pack | undefined> {
  * as ever.
  */
 function installPack(pack: Pack, base: string): void {
-  const sources = new Map(pack.modules.map((module) => [path.join(base, module.file), module.source]));
+  const packed = new Map(pack.modules.map((module) => [path.join(base, module.file), module]));
   const resolutions = new Map(Object.entries(pack.resolutions).map(([key, file]) => {
     const [dir, request] = key.split('\0') as [string, string];
     return [`${path.join(base, dir)}\0${request}`, path.join(base, file)];
   }));
   const resolve = loader._resolveFilename;
   loader._resolveFilename = function (request, parent, isMain, options) {
-    if (sources.has(request)) return request;
-    const packed = parent?.filename ? resolutions.get(`${path.dirname(parent.filename)}\0${request}`) : undefined;
-    return packed ?? resolve.call(this, request, parent, isMain, options);
+    if (packed.has(request)) return request;
+    const resolved = parent?.filename ? resolutions.get(`${path.dirname(parent.filename)}\0${request}`) : undefined;
+    return resolved ?? resolve.call(this, request, parent, isMain, options);
   };
   const compileJs = loader._extensions['.js']!;
   loader._extensions['.js'] = function (module, filename) {
-    const source = sources.get(filename);
-    if (source === undefined) compileJs.call(this, module, filename);
-    else module._compile(source, filename);
+    const packedModule = packed.get(filename);
+    if (packedModule === undefined) compileJs.call(this, module, filename);
+    else compileModule(module, packedModule.source, filename, Buffer.from(packedModule.codeCache, 'base64'));
   };
 }
 
