@@ -8,10 +8,13 @@ export class MemoryRegion {
   /** The region's bytes; valid until the region is removed. */
   readonly bytes: Uint8Array;
   readonly view: DataView;
+  /** The mapping's size, fixed for its life (kept here: each read of mapping.size is a call into the addon). */
+  readonly size: number;
 
   constructor(readonly slot: number, readonly guestAddress: number, private readonly mapping: Mapping) {
     this.bytes = new Uint8Array(mapping.buffer);
     this.view = new DataView(mapping.buffer);
+    this.size = mapping.size;
   }
 
   /** Allocates host memory for a region (page-aligned size). */
@@ -19,10 +22,6 @@ export class MemoryRegion {
     const mapping = native.mapAnonymous(size);
     if (typeof mapping === 'number') check(mapping, 'mmap');
     return new MemoryRegion(slot, guestAddress, mapping as Mapping);
-  }
-
-  get size(): number {
-    return this.mapping.size;
   }
 
   /** The host virtual address of the region's first byte. */
@@ -104,14 +103,16 @@ export class GuestMemory {
     return this.regionOf(gpa).hostAddressOf(gpa);
   }
 
-  read8(gpa: number): number { return this.view(gpa, 1).getUint8(0); }
-  read16(gpa: number): number { return this.view(gpa, 2).getUint16(0, true); }
-  read32(gpa: number): number { return this.view(gpa, 4).getUint32(0, true); }
-  read64(gpa: number): bigint { return this.view(gpa, 8).getBigUint64(0, true); }
-  write8(gpa: number, value: number): void { this.view(gpa, 1).setUint8(0, value); }
-  write16(gpa: number, value: number): void { this.view(gpa, 2).setUint16(0, value, true); }
-  write32(gpa: number, value: number): void { this.view(gpa, 4).setUint32(0, value, true); }
-  write64(gpa: number, value: bigint): void { this.view(gpa, 8).setBigUint64(0, value, true); }
+  // The scalar accessors use the region's own DataView (no new view per access); a released region's
+  // buffer is detached, and V8 refuses the access with a TypeError.
+  read8(gpa: number): number { const r = this.regionOf(gpa, 1); return r.view.getUint8(gpa - r.guestAddress); }
+  read16(gpa: number): number { const r = this.regionOf(gpa, 2); return r.view.getUint16(gpa - r.guestAddress, true); }
+  read32(gpa: number): number { const r = this.regionOf(gpa, 4); return r.view.getUint32(gpa - r.guestAddress, true); }
+  read64(gpa: number): bigint { const r = this.regionOf(gpa, 8); return r.view.getBigUint64(gpa - r.guestAddress, true); }
+  write8(gpa: number, value: number): void { const r = this.regionOf(gpa, 1); r.view.setUint8(gpa - r.guestAddress, value); }
+  write16(gpa: number, value: number): void { const r = this.regionOf(gpa, 2); r.view.setUint16(gpa - r.guestAddress, value, true); }
+  write32(gpa: number, value: number): void { const r = this.regionOf(gpa, 4); r.view.setUint32(gpa - r.guestAddress, value, true); }
+  write64(gpa: number, value: bigint): void { const r = this.regionOf(gpa, 8); r.view.setBigUint64(gpa - r.guestAddress, value, true); }
 
   writeBytes(gpa: number, data: Uint8Array): void {
     this.bytes(gpa, data.length).set(data);
