@@ -56,18 +56,23 @@ function readScalar(view: DataView, offset: number, type: Scalar): number | bigi
   }
 }
 
-function writeScalar(view: DataView, offset: number, type: Scalar, value: unknown, where: string): void {
+/** "struct.field" or "struct.field[i]", for an error (built only then: encoding is on the exit path). */
+function fieldName(structName: string, key: string, index?: number): string {
+  return index === undefined ? `${structName}.${key}` : `${structName}.${key}[${index}]`;
+}
+
+function writeScalar(view: DataView, offset: number, type: Scalar, value: unknown, structName: string, key: string, index?: number): void {
   if (type === 'u64' || type === 'i64') {
-    if (typeof value !== 'bigint') throw new TypeError(`${where} must be a bigint`);
+    if (typeof value !== 'bigint') throw new TypeError(`${fieldName(structName, key, index)} must be a bigint`);
     const ok = type === 'u64' ? value >= 0n && value < 1n << 64n : value >= -(1n << 63n) && value < 1n << 63n;
-    if (!ok) throw new RangeError(`${where} = ${value} does not fit ${type}`);
+    if (!ok) throw new RangeError(`${fieldName(structName, key, index)} = ${value} does not fit ${type}`);
     if (type === 'u64') view.setBigUint64(offset, value, true);
     else view.setBigInt64(offset, value, true);
     return;
   }
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${where} must be an integer`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${fieldName(structName, key, index)} must be an integer`);
   const [min, max] = limits[type];
-  if (value < min || value > max) throw new RangeError(`${where} = ${value} does not fit ${type}`);
+  if (value < min || value > max) throw new RangeError(`${fieldName(structName, key, index)} = ${value} does not fit ${type}`);
   switch (type) {
     case 'u8': view.setUint8(offset, value); break;
     case 'u16': view.setUint16(offset, value, true); break;
@@ -81,8 +86,12 @@ export function viewOf(bytes: Uint8Array): DataView {
 }
 
 export class Struct<F extends Fields> {
+  /** The fields in order, listed once (decode runs on every exit that reads a struct). */
+  private readonly entries: ReadonlyArray<[string, Field]>;
+
   constructor(readonly name: string, readonly size: number, readonly fields: F) {
-    for (const [key, field] of Object.entries(fields)) {
+    this.entries = Object.entries(fields);
+    for (const [key, field] of this.entries) {
       if (field.offset < 0 || field.offset + fieldSize(field) > size) {
         throw new Error(`${name}.${key} lies outside the ${size}-byte struct`);
       }
@@ -101,16 +110,15 @@ export class Struct<F extends Fields> {
       if (value === undefined) continue;
       const field = this.fields[key];
       if (field === undefined) throw new TypeError(`${this.name} has no field ${key}`);
-      const where = `${this.name}.${key}`;
       if ('struct' in field) {
         field.struct.write(view, base + field.offset, value as PartialValues<Fields>);
       } else if ('count' in field) {
         if (!Array.isArray(value) || value.length > field.count) {
-          throw new TypeError(`${where} must be an array of at most ${field.count}`);
+          throw new TypeError(`${fieldName(this.name, key)} must be an array of at most ${field.count}`);
         }
-        value.forEach((item, i) => writeScalar(view, base + field.offset + i * sizes[field.type], field.type, item, `${where}[${i}]`));
+        value.forEach((item, i) => writeScalar(view, base + field.offset + i * sizes[field.type], field.type, item, this.name, key, i));
       } else {
-        writeScalar(view, base + field.offset, field.type, value, where);
+        writeScalar(view, base + field.offset, field.type, value, this.name, key);
       }
     }
   }
@@ -118,7 +126,7 @@ export class Struct<F extends Fields> {
   decode(source: Uint8Array | DataView, base = 0): Values<F> {
     const view = source instanceof DataView ? source : viewOf(source);
     const out: Record<string, unknown> = {};
-    for (const [key, field] of Object.entries(this.fields)) {
+    for (const [key, field] of this.entries) {
       if ('struct' in field) {
         out[key] = field.struct.decode(view, base + field.offset);
       } else if ('count' in field) {
