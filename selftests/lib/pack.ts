@@ -22,6 +22,7 @@
 import fs from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
+import v8 from 'node:v8';
 import vm from 'node:vm';
 
 const PACK_VERSION = 2;
@@ -105,9 +106,14 @@ export function buildPack(entry: string): Pack {
     const source = fs.readFileSync(filename, 'utf8');
     scripts.set(filename, { source, script: compileModule(module, source, filename) });
   };
+  // Compiled eagerly (--no-lazy), so the caches hold every function's bytecode and not only what the
+  // top level ran: the guest then compiles nothing of ours. The default is back before the caches are
+  // taken, as V8 takes a cache only under the flags it was made with.
+  v8.setFlagsFromString('--no-lazy');
   try {
     require(entry);
   } finally {
+    v8.setFlagsFromString('--lazy');
     loader._resolveFilename = resolveFilename;
     loader._extensions['.js'] = compileJs;
   }
