@@ -22,10 +22,9 @@
 import fs from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
-import v8 from 'node:v8';
 import vm from 'node:vm';
 
-const PACK_VERSION = 2;
+const PACK_VERSION = 3;
 
 interface PackedModule {
   /** Path relative to the pack's directory. */
@@ -42,8 +41,17 @@ export interface Pack {
   /** The program's module, relative to the pack's directory. */
   entry: string;
   modules: PackedModule[];
-  /** "<importing module's directory>\0<request>" -> module file, both relative to the pack's directory. */
-  resolutions: Record<string, string>;
+  /**
+   * "<importing module's index>\0<request>" -> the index of the module it resolved to. (Indexes, not
+   * paths: joining and normalising paths for each import cost tens of ms under TCG.)
+   */
+  resolutions: Record<string, number>;
+}
+
+/** A pack found fresh, with its modules' absolute paths (in the order of pack.modules). */
+interface FreshPack {
+  pack: Pack;
+  files: string[];
 }
 
 /** The CommonJS loader's hooks this file uses (not in @types/node's public Module type). */
@@ -89,19 +97,16 @@ export function packPathFor(entry: string): string {
 export function buildPack(entry: string): Pack {
   const base = path.dirname(entry);
   const rel = (file: string): string => path.relative(base, file);
-  const resolutions: Record<string, string> = {};
+  const imports: Array<{ importer: string; request: string; resolved: string }> = [];
   const scripts = new Map<string, { source: string; script: vm.Script }>();
   const resolveFilename = loader._resolveFilename;
   const compileJs = loader._extensions['.js']!;
   loader._resolveFilename = function (request, parent, isMain, options) {
     const resolved = resolveFilename.call(this, request, parent, isMain, options);
-    if (parent?.filename && path.isAbsolute(resolved) && resolved.endsWith('.js')) {
-      resolutions[`${rel(path.dirname(parent.filename))}\0${request}`] = rel(resolved);
-    }
+    if (parent?.filename) imports.push({ importer: parent.filename, request, resolved });
     return resolved;
   };
-  // Compiled the way installPack compiles them, so each script's cache is taken after its top level
-  // ran and holds the functions that compiled as it did.
+  // Compiled the way installPack compiles them, so that each cache fits the wrapped source it will meet.
   loader._extensions['.js'] = function (module, filename) {
     const source = fs.readFileSync(filename, 'utf8');
     scripts.set(filename, { source, script: compileModule(module, source, filename) });
@@ -109,6 +114,9 @@ export function buildPack(entry: string): Pack {
   // Compiled eagerly (--no-lazy), so the caches hold every function's bytecode and not only what the
   // top level ran: the guest then compiles nothing of ours. The default is back before the caches are
   // taken, as V8 takes a cache only under the flags it was made with.
+  // (node:v8 is required here, not at the top: loading it pulls in Node's stream modules, 40-50 ms of
+  // every packed program's start-up in the guest, for a build-time call.)
+  const v8 = require('node:v8') as typeof import('node:v8');
   v8.setFlagsFromString('--no-lazy');
   try {
     require(entry);
@@ -121,8 +129,12 @@ export function buildPack(entry: string): Pack {
     const stat = fs.statSync(file);
     return { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source, codeCache: script.createCachedData().toString('base64') };
   });
-  const packed = new Set(modules.map((module) => module.file));
-  for (const [key, file] of Object.entries(resolutions)) if (!packed.has(file)) delete resolutions[key];
+  const indexOf = new Map([...scripts.keys()].map((file, index) => [file, index]));
+  const resolutions: Record<string, number> = {};
+  for (const { importer, request, resolved } of imports) {
+    const from = indexOf.get(importer), to = indexOf.get(resolved);
+    if (from !== undefined && to !== undefined) resolutions[`${from}\0${request}`] = to;
+  }
   return { version: PACK_VERSION, entry: rel(entry), modules, resolutions };
 }
 
@@ -131,7 +143,7 @@ export function buildPack(entry: string): Pack {
  * The stats go out together (each is a round trip to QEMU in the guest: one after the other they took
  * about a second there).
  */
-export async function readFreshPack(entry: string): Promise<Pack | undefined> {
+async function readFreshPack(entry: string): Promise<FreshPack | undefined> {
   let pack: Pack;
   try {
     pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8')) as Pack;
@@ -143,9 +155,10 @@ export async function readFreshPack(entry: string): Promise<Pack | undefined> {
   // fs.stat, not fs.promises: loading node:fs/promises took 20-110 ms of start-up in the guest.
   const statOrUndefined = (file: string): Promise<fs.Stats | undefined> =>
     new Promise((resolve) => fs.stat(file, (error, stats) => resolve(error ? undefined : stats)));
-  const stats = await Promise.all(pack.modules.map((module) => statOrUndefined(path.join(base, module.file))));
+  const files = pack.modules.map((module) => path.join(base, module.file));
+  const stats = await Promise.all(files.map(statOrUndefined));
   const fresh = pack.modules.every((module, i) => stats[i] !== undefined && stats[i].size === module.size && stats[i].mtimeMs === module.mtimeMs);
-  return fresh ? pack : undefined;
+  return fresh ? { pack, files } : undefined;
 }
 
 /**
@@ -153,30 +166,28 @@ export async function readFreshPack(entry: string): Promise<Pack | undefined> {
  * sources from the pack. Anything else (Node's own modules, the addon, a module the pack lacks) loads
  * as ever.
  */
-function installPack(pack: Pack, base: string): void {
-  const packed = new Map(pack.modules.map((module) => [path.join(base, module.file), module]));
-  const resolutions = new Map(Object.entries(pack.resolutions).map(([key, file]) => {
-    const [dir, request] = key.split('\0') as [string, string];
-    return [`${path.join(base, dir)}\0${request}`, path.join(base, file)];
-  }));
+function installPack({ pack, files }: FreshPack): void {
+  const indexOf = new Map(files.map((file, index) => [file, index]));
   const resolve = loader._resolveFilename;
   loader._resolveFilename = function (request, parent, isMain, options) {
-    if (packed.has(request)) return request;
-    const resolved = parent?.filename ? resolutions.get(`${path.dirname(parent.filename)}\0${request}`) : undefined;
-    return resolved ?? resolve.call(this, request, parent, isMain, options);
+    if (indexOf.has(request)) return request;
+    const importer = parent?.filename === undefined ? undefined : indexOf.get(parent.filename);
+    const resolved = importer === undefined ? undefined : pack.resolutions[`${importer}\0${request}`];
+    return resolved === undefined ? resolve.call(this, request, parent, isMain, options) : files[resolved]!;
   };
   const compileJs = loader._extensions['.js']!;
   loader._extensions['.js'] = function (module, filename) {
-    const packedModule = packed.get(filename);
-    if (packedModule === undefined) compileJs.call(this, module, filename);
-    else compileModule(module, packedModule.source, filename, Buffer.from(packedModule.codeCache, 'base64'));
+    const index = indexOf.get(filename);
+    if (index === undefined) return compileJs.call(this, module, filename);
+    const { source, codeCache } = pack.modules[index]!;
+    compileModule(module, source, filename, Buffer.from(codeCache, 'base64'));
   };
 }
 
 /** Loads a program module (absolute path of its .js), from its pack when that is fresh. */
 export async function requirePacked<T>(entry: string): Promise<T> {
-  const pack = await readFreshPack(entry);
-  if (pack) installPack(pack, path.dirname(entry));
+  const fresh = await readFreshPack(entry);
+  if (fresh) installPack(fresh);
   return require(entry) as T;
 }
 
