@@ -8,7 +8,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import t from 'tap';
 
-import { packPathFor, PACKED_PROGRAMS } from '../selftests/lib/pack';
+import { packPathFor, PACKED_PROGRAMS, readPackFile, writePackFile } from '../selftests/lib/pack';
 
 const packScript = path.join(__dirname, '..', 'selftests', 'lib', 'pack.js');
 
@@ -32,18 +32,18 @@ function loadPacked(entry: string): string {
 t.test('a fresh pack serves the sources; a changed module makes it stale', async (t) => {
   const entry = program(t);
   execFileSync(process.execPath, [packScript, entry]);
-  const pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8'));
+  const { pack, caches } = readPackFile(packPathFor(entry));
   t.same(pack.modules.map((m: { file: string }) => m.file).sort(), ['b.js', 'main.js', path.join('sub', 'index.js')]);
-  const indexOf = (file: string): number => pack.modules.findIndex((m: { file: string }) => m.file === file);
+  const indexOf = (file: string): number => pack.modules.findIndex((m) => m.file === file);
   t.equal(pack.resolutions[`${indexOf('main.js')}\0./sub`], indexOf(path.join('sub', 'index.js')), 'a directory import resolved once, at build time');
   t.equal(loadPacked(entry), 'disk-b sub');
 
   // The pack's copy is what runs while the files on disk are unchanged (size and mtime)... (its code
   // cache goes with it: V8 checks a cache against the source's length only, and this one's is the same)
-  const b = pack.modules.find((m: { file: string }) => m.file === 'b.js');
+  const b = pack.modules.find((m) => m.file === 'b.js')!;
   b.source = "exports.b = 'pack-b ';\n";
-  b.codeCache = '';
-  fs.writeFileSync(packPathFor(entry), JSON.stringify(pack));
+  b.cacheLength = 0;
+  writePackFile(packPathFor(entry), { pack, caches });
   t.equal(loadPacked(entry), 'pack-b sub', 'loaded from the pack');
 
   // ...and the files on disk once one of them changed.
@@ -55,10 +55,11 @@ t.test('a fresh pack serves the sources; a changed module makes it stale', async
 t.test("the pack's code caches are taken by this Node's V8", async (t) => {
   const entry = program(t);
   execFileSync(process.execPath, [packScript, entry]);
-  const pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8'));
-  for (const module of pack.modules as { file: string; source: string; codeCache: string }[]) {
-    const script = new vm.Script(Module.wrap(module.source), { filename: path.join(path.dirname(entry), module.file), cachedData: Buffer.from(module.codeCache, 'base64') });
-    t.notOk(script.cachedDataRejected, `${module.file}: ${Buffer.from(module.codeCache, 'base64').length} bytes of cache, taken`);
+  const { pack, caches } = readPackFile(packPathFor(entry));
+  for (const module of pack.modules) {
+    const cachedData = caches.subarray(module.cacheOffset, module.cacheOffset + module.cacheLength);
+    const script = new vm.Script(Module.wrap(module.source), { filename: path.join(path.dirname(entry), module.file), cachedData });
+    t.notOk(script.cachedDataRejected, `${module.file}: ${cachedData.length} bytes of cache, taken`);
   }
 });
 
@@ -74,7 +75,7 @@ t.test('no pack, or one that cannot be built: the program loads the ordinary way
 t.test('the build packs the selftest programs, fresh', async (t) => {
   for (const name of PACKED_PROGRAMS) {
     const entry = path.join(__dirname, '..', 'selftests', name);
-    const pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8'));
+    const { pack } = readPackFile(packPathFor(entry));
     t.equal(pack.entry, path.basename(entry), name);
     t.ok(pack.modules.length > 10, `${name}: ${pack.modules.length} modules`);
   }

@@ -12,7 +12,8 @@
 // A pack also holds each module's V8 code cache, taken after the pack script loaded the program, so
 // the guest's Node deserialises the modules' bytecode instead of compiling them (TCG makes V8's
 // compiler slow there). V8 checks a cache against the source and its own version and flags, and
-// compiles as usual when it does not fit (another Node binary, say).
+// compiles as usual when it does not fit (another Node binary, say). The file is one line of JSON, a
+// newline, then the caches as raw bytes: one read, and no base64 to inflate, decode and collect.
 //
 // Loading from a pack goes through Node's CommonJS loader hooks (Module._resolveFilename and
 // Module._extensions['.js'], as require hooks such as source-map or coverage tools use them). Each
@@ -24,16 +25,23 @@ import Module from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 
-const PACK_VERSION = 3;
+const PACK_VERSION = 4;
 
-interface PackedModule {
+export interface PackedModule {
   /** Path relative to the pack's directory. */
   file: string;
   size: number;
   mtimeMs: number;
   source: string;
-  /** V8's code cache for the wrapped source, base64. */
-  codeCache: string;
+  /** Where V8's code cache for the wrapped source lies in the bytes after the JSON line. */
+  cacheOffset: number;
+  cacheLength: number;
+}
+
+/** A pack as read from its file: the JSON part, and the code caches' bytes it points into. */
+export interface PackFile {
+  pack: Pack;
+  caches: Buffer;
 }
 
 export interface Pack {
@@ -49,8 +57,7 @@ export interface Pack {
 }
 
 /** A pack found fresh, with its modules' absolute paths (in the order of pack.modules). */
-interface FreshPack {
-  pack: Pack;
+interface FreshPack extends PackFile {
   files: string[];
 }
 
@@ -84,9 +91,21 @@ function compileModule(module: Module, source: string, filename: string, codeCac
   return script;
 }
 
-/** Where the pack of a program module lives: next to it, `<name>.pack.json`. */
+/** Where the pack of a program module lives: next to it, `<name>.pack`. */
 export function packPathFor(entry: string): string {
-  return entry.replace(/\.js$/, '') + '.pack.json';
+  return entry.replace(/\.js$/, '') + '.pack';
+}
+
+export function writePackFile(file: string, { pack, caches }: PackFile): void {
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(`${JSON.stringify(pack)}\n`), caches]));
+}
+
+/** The pack in `file`; throws if there is none or it is not a pack. */
+export function readPackFile(file: string): PackFile {
+  const bytes = fs.readFileSync(file);
+  const newline = bytes.indexOf(10);
+  if (newline < 0) throw new Error(`${file} is not a start-up pack`);
+  return { pack: JSON.parse(bytes.toString('utf8', 0, newline)) as Pack, caches: bytes.subarray(newline + 1) };
 }
 
 /**
@@ -94,7 +113,7 @@ export function packPathFor(entry: string): string {
  * has loaded nothing of the program yet (the pack script's own process), or the modules already loaded
  * are left out.
  */
-export function buildPack(entry: string): Pack {
+export function buildPack(entry: string): PackFile {
   const base = path.dirname(entry);
   const rel = (file: string): string => path.relative(base, file);
   const imports: Array<{ importer: string; request: string; resolved: string }> = [];
@@ -125,9 +144,14 @@ export function buildPack(entry: string): Pack {
     loader._resolveFilename = resolveFilename;
     loader._extensions['.js'] = compileJs;
   }
-  const modules = [...scripts].map(([file, { source, script }]) => {
+  const caches: Buffer[] = [];
+  let cacheOffset = 0;
+  const modules = [...scripts].map(([file, { source, script }]): PackedModule => {
     const stat = fs.statSync(file);
-    return { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source, codeCache: script.createCachedData().toString('base64') };
+    const cache = script.createCachedData();
+    caches.push(cache);
+    cacheOffset += cache.length;
+    return { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source, cacheOffset: cacheOffset - cache.length, cacheLength: cache.length };
   });
   const indexOf = new Map([...scripts.keys()].map((file, index) => [file, index]));
   const resolutions: Record<string, number> = {};
@@ -135,7 +159,7 @@ export function buildPack(entry: string): Pack {
     const from = indexOf.get(importer), to = indexOf.get(resolved);
     if (from !== undefined && to !== undefined) resolutions[`${from}\0${request}`] = to;
   }
-  return { version: PACK_VERSION, entry: rel(entry), modules, resolutions };
+  return { pack: { version: PACK_VERSION, entry: rel(entry), modules, resolutions }, caches: Buffer.concat(caches) };
 }
 
 /**
@@ -144,12 +168,13 @@ export function buildPack(entry: string): Pack {
  * about a second there).
  */
 async function readFreshPack(entry: string): Promise<FreshPack | undefined> {
-  let pack: Pack;
+  let packFile: PackFile;
   try {
-    pack = JSON.parse(fs.readFileSync(packPathFor(entry), 'utf8')) as Pack;
+    packFile = readPackFile(packPathFor(entry));
   } catch {
     return undefined;  // no pack (not built, or removed): load the ordinary way
   }
+  const { pack } = packFile;
   if (pack.version !== PACK_VERSION || pack.entry !== path.basename(entry)) return undefined;
   const base = path.dirname(entry);
   // fs.stat, not fs.promises: loading node:fs/promises took 20-110 ms of start-up in the guest.
@@ -158,7 +183,7 @@ async function readFreshPack(entry: string): Promise<FreshPack | undefined> {
   const files = pack.modules.map((module) => path.join(base, module.file));
   const stats = await Promise.all(files.map(statOrUndefined));
   const fresh = pack.modules.every((module, i) => stats[i] !== undefined && stats[i].size === module.size && stats[i].mtimeMs === module.mtimeMs);
-  return fresh ? { pack, files } : undefined;
+  return fresh ? { ...packFile, files } : undefined;
 }
 
 /**
@@ -166,7 +191,7 @@ async function readFreshPack(entry: string): Promise<FreshPack | undefined> {
  * sources from the pack. Anything else (Node's own modules, the addon, a module the pack lacks) loads
  * as ever.
  */
-function installPack({ pack, files }: FreshPack): void {
+function installPack({ pack, caches, files }: FreshPack): void {
   const indexOf = new Map(files.map((file, index) => [file, index]));
   const resolve = loader._resolveFilename;
   loader._resolveFilename = function (request, parent, isMain, options) {
@@ -179,8 +204,8 @@ function installPack({ pack, files }: FreshPack): void {
   loader._extensions['.js'] = function (module, filename) {
     const index = indexOf.get(filename);
     if (index === undefined) return compileJs.call(this, module, filename);
-    const { source, codeCache } = pack.modules[index]!;
-    compileModule(module, source, filename, Buffer.from(codeCache, 'base64'));
+    const { source, cacheOffset, cacheLength } = pack.modules[index]!;
+    compileModule(module, source, filename, caches.subarray(cacheOffset, cacheOffset + cacheLength));
   };
 }
 
@@ -202,7 +227,7 @@ if (require.main === module) {
     for (const name of PACKED_PROGRAMS) execFileSync(process.execPath, [__filename, path.join(__dirname, '..', name)], { stdio: 'inherit' });
   } else {
     try {
-      fs.writeFileSync(packPathFor(program), JSON.stringify(buildPack(program)));
+      writePackFile(packPathFor(program), buildPack(program));
     } catch (error) {
       // No pack is no failure: the program then loads the ordinary way, only slower in the guest.
       fs.rmSync(packPathFor(program), { force: true });
