@@ -75,5 +75,9 @@ t.test('bisect --good/--bad boots each Debian kernel it walks and compares their
   t.match(said, 'kvm-xen bisect: 2 kernels from 6.12.115 to 6.12.117: 6.12.115 6.12.117');
   t.match(said, `reference verdict of ${STAGE}: pass (ran Debian 6.12.115+deb12-amd64`, 'the good kernel booted, the stage passed');
   t.match(said, `debian:6.12.117: ${STAGE} pass -> same (ran Debian 6.12.117+deb12-amd64`, 'then the bad one, judged alike');
-  t.match(run.stdout, new RegExp(`nothing changes the verdict of ${STAGE} from pass \\(2 boot\\(s\\), no builds, [\\d.]+ s\\)`));
+  // Two boots; four if 6.12.117's first run missed this very stage's TCG timing window (it is run
+  // again, the two disagree, and a third run decides), as it did once in a clean-clone
+  // run of `npm test` on 2 Dec.
+  const cost = new RegExp(`nothing changes the verdict of ${STAGE} from pass \\((\\d+) boot\\(s\\), no builds, [\\d.]+ s\\)`).exec(run.stdout);
+  t.ok([2, 4].includes(Number(cost?.[1])), `two boots (four if the bad kernel's first run flaked): ${cost?.[1]}`);
 });
