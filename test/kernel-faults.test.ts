@@ -73,14 +73,20 @@ tap.test('each fault injected into KVM\'s Xen code: the port and the C test agre
       if (!t.ok(run, 'both tests ran') || !run) return;
       t.comment(`port: ${described(run.port)}; C: ${described(run.c)}`);
       if (fault.why) t.comment(fault.why);
-      // The port is judged at every attempt: one that went wrong fails the test even when a second was right.
+      // The port is judged at every attempt, but for a miss of one of upstream's own timing windows
+      // under TCG (the same the C test is excused above): one that went wrong otherwise fails the
+      // test even when a second was right.
       if (run.disagreed) {
         t.comment(`the first attempt disagreed: the port said ${described(run.disagreed.port)}, C ${described(run.disagreed.c)}`);
-        judgePort(t, run.disagreed.port, fault, 'at the first attempt');
-        // The C test is the reference, not the subject: a first attempt of its own that went wrong
-        // while the port's was right is the reference's miss (upstream's timing races under TCG),
-        // shown above and judged by its second attempt below.
-        if (verdictAsExpected(run.disagreed.c, fault)) t.fail('the C test was right at the first attempt, the port was not');
+        if (isTimingWindowMiss(run.disagreed.port)) {
+          t.comment("the port's first attempt missed a timing window of upstream's test; judged by its second");
+        } else {
+          judgePort(t, run.disagreed.port, fault, 'at the first attempt');
+          // The C test is the reference, not the subject: a first attempt of its own that went wrong
+          // while the port's was right is the reference's miss (upstream's timing races under TCG),
+          // shown above and judged by its second attempt below.
+          if (verdictAsExpected(run.disagreed.c, fault)) t.fail('the C test was right at the first attempt, the port was not');
+        }
       }
       judgePort(t, run.port, fault, run.disagreed ? 'at the second attempt' : 'at the first attempt');
       if (fault.failure) {
@@ -99,6 +105,17 @@ tap.test('each fault injected into KVM\'s Xen code: the port and the C test agre
     });
   }
 });
+
+/**
+ * The windows upstream's test leaves to the host's scheduler, which a loaded TCG guest misses now and
+ * then on either side: runnable time seen in stage 5 (a preemption between the set and the guest's
+ * check), a timer or an IRQ not delivered within its 100 ms or 1 s.
+ */
+const TIMING_WINDOW_MISSES = /rs->time\[RUNSTATE_runnable\] == 0|IRQ delivery timed out|Timer expiry not returned/;
+
+function isTimingWindowMiss(verdict: TestVerdict): boolean {
+  return verdict.status !== 0 && TIMING_WINDOW_MISSES.test(verdict.failure);
+}
 
 /** Whether a test's verdict is the one this fault calls for: passing, or failing in the fault's words. */
 function verdictAsExpected(verdict: TestVerdict, fault: Fault): boolean {
