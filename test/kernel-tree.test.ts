@@ -23,7 +23,6 @@ import { runCli, stderrGist } from './helpers/vm';
 const TESTS = ['xen_shinfo_test', 'xen_migration_test'];
 const patch = path.join(projectRoot, 'kernel', fs.readdirSync(path.join(projectRoot, 'kernel')).find((f) => f.endsWith('.patch'))!);
 
-/** Each test's stages as "test: stage -> outcome", in order. */
 /**
  * "test: stage -> outcome" for every line of a suite run, keyed as `compare` keys them: a stage that
  * passes in one of its variants ("(optional sync point, not needed this run)", "(timer re-armed ...)")

@@ -8,7 +8,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import t from 'tap';
 
-import { packPathFor, PACKED_PROGRAMS, readPackFile, writePackFile } from '../selftests/lib/pack';
+import { moduleCache, packPathFor, PACKED_PROGRAMS, readPackFile, writePackFile } from '../selftests/lib/pack';
 
 const packScript = path.join(__dirname, '..', 'selftests', 'lib', 'pack.js');
 
@@ -33,7 +33,7 @@ t.test('a fresh pack serves the sources; a changed module makes it stale', async
   const entry = program(t);
   execFileSync(process.execPath, [packScript, entry]);
   const { pack, caches } = readPackFile(packPathFor(entry));
-  t.same(pack.modules.map((m: { file: string }) => m.file).sort(), ['b.js', 'main.js', path.join('sub', 'index.js')]);
+  t.same(pack.modules.map((m) => m.file).sort(), ['b.js', 'main.js', path.join('sub', 'index.js')]);
   const indexOf = (file: string): number => pack.modules.findIndex((m) => m.file === file);
   t.equal(pack.resolutions[`${indexOf('main.js')}\0./sub`], indexOf(path.join('sub', 'index.js')), 'a directory import resolved once, at build time');
   t.equal(loadPacked(entry), 'disk-b sub');
@@ -57,7 +57,7 @@ t.test("the pack's code caches are taken by this Node's V8", async (t) => {
   execFileSync(process.execPath, [packScript, entry]);
   const { pack, caches } = readPackFile(packPathFor(entry));
   for (const module of pack.modules) {
-    const cachedData = caches.subarray(module.cacheOffset, module.cacheOffset + module.cacheLength);
+    const cachedData = moduleCache(caches, module);
     const script = new vm.Script(Module.wrap(module.source), { filename: path.join(path.dirname(entry), module.file), cachedData });
     t.notOk(script.cachedDataRejected, `${module.file}: ${cachedData.length} bytes of cache, taken`);
   }

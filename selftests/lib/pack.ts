@@ -100,6 +100,11 @@ export function writePackFile(file: string, { pack, caches }: PackFile): void {
   fs.writeFileSync(file, Buffer.concat([Buffer.from(`${JSON.stringify(pack)}\n`), caches]));
 }
 
+/** A module's code cache: its slice of the bytes after the JSON line. */
+export function moduleCache(caches: Buffer, module: PackedModule): Buffer {
+  return caches.subarray(module.cacheOffset, module.cacheOffset + module.cacheLength);
+}
+
 /** The pack in `file`; throws if there is none or it is not a pack. */
 export function readPackFile(file: string): PackFile {
   const bytes = fs.readFileSync(file);
@@ -150,8 +155,9 @@ export function buildPack(entry: string): PackFile {
     const stat = fs.statSync(file);
     const cache = script.createCachedData();
     caches.push(cache);
+    const packed = { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source, cacheOffset, cacheLength: cache.length };
     cacheOffset += cache.length;
-    return { file: rel(file), size: stat.size, mtimeMs: stat.mtimeMs, source, cacheOffset: cacheOffset - cache.length, cacheLength: cache.length };
+    return packed;
   });
   const indexOf = new Map([...scripts.keys()].map((file, index) => [file, index]));
   const resolutions: Record<string, number> = {};
@@ -204,8 +210,8 @@ function installPack({ pack, caches, files }: FreshPack): void {
   loader._extensions['.js'] = function (module, filename) {
     const index = indexOf.get(filename);
     if (index === undefined) return compileJs.call(this, module, filename);
-    const { source, cacheOffset, cacheLength } = pack.modules[index]!;
-    compileModule(module, source, filename, caches.subarray(cacheOffset, cacheOffset + cacheLength));
+    const packed = pack.modules[index]!;
+    compileModule(module, packed.source, filename, moduleCache(caches, packed));
   };
 }
 
