@@ -56,11 +56,6 @@ export interface Pack {
   resolutions: Record<string, number>;
 }
 
-/** A pack found fresh, with its modules' absolute paths (in the order of pack.modules). */
-interface FreshPack extends PackFile {
-  files: string[];
-}
-
 /** The CommonJS loader's hooks this file uses (not in @types/node's public Module type). */
 interface LoaderInternals {
   _resolveFilename(request: string, parent: Module | undefined, isMain: boolean, options?: { paths?: string[] }): string;
@@ -83,12 +78,15 @@ function requireFor(module: Module): NodeJS.Require {
   return moduleRequire;
 }
 
-/** Compiles (from the code cache when given and V8 takes it) and runs one CommonJS module; the script, for its cache. */
-function compileModule(module: Module, source: string, filename: string, codeCache?: Buffer): vm.Script {
-  const script = new vm.Script(loader.wrap(source), { filename, cachedData: codeCache });
+/** Compiles a CommonJS module's wrapped source, from its code cache when given and V8 takes it. */
+function compileWrapped(source: string, filename: string, codeCache?: Buffer): vm.Script {
+  return new vm.Script(loader.wrap(source), { filename, cachedData: codeCache });
+}
+
+/** Runs a compiled module with its own module object and require, as Node's loader would. */
+function runModule(module: Module, script: vm.Script, filename: string): void {
   const wrapper = script.runInThisContext() as ModuleWrapper;
   wrapper.call(module.exports, module.exports, requireFor(module), module, filename, path.dirname(filename));
-  return script;
 }
 
 /** Where the pack of a program module lives: next to it, `<name>.pack`. */
@@ -133,7 +131,9 @@ export function buildPack(entry: string): PackFile {
   // Compiled the way installPack compiles them, so that each cache fits the wrapped source it will meet.
   loader._extensions['.js'] = function (module, filename) {
     const source = fs.readFileSync(filename, 'utf8');
-    scripts.set(filename, { source, script: compileModule(module, source, filename) });
+    const script = compileWrapped(source, filename);
+    scripts.set(filename, { source, script });
+    runModule(module, script, filename);
   };
   // Compiled eagerly (--no-lazy), so the caches hold every function's bytecode and not only what the
   // top level ran: the guest then compiles nothing of ours. The default is back before the caches are
@@ -168,12 +168,8 @@ export function buildPack(entry: string): PackFile {
   return { pack: { version: PACK_VERSION, entry: rel(entry), modules, resolutions }, caches: Buffer.concat(caches) };
 }
 
-/**
- * The pack, if there is one for `entry` and every module in it is unchanged on disk; else undefined.
- * The stats go out together (each is a round trip to QEMU in the guest: one after the other they took
- * about a second there).
- */
-async function readFreshPack(entry: string): Promise<FreshPack | undefined> {
+/** The pack for `entry`, if there is one of this version for this program; else undefined. */
+function readPackFor(entry: string): PackFile | undefined {
   let packFile: PackFile;
   try {
     packFile = readPackFile(packPathFor(entry));
@@ -181,23 +177,28 @@ async function readFreshPack(entry: string): Promise<FreshPack | undefined> {
     return undefined;  // no pack (not built, or removed): load the ordinary way
   }
   const { pack } = packFile;
-  if (pack.version !== PACK_VERSION || pack.entry !== path.basename(entry)) return undefined;
-  const base = path.dirname(entry);
+  return pack.version === PACK_VERSION && pack.entry === path.basename(entry) ? packFile : undefined;
+}
+
+/**
+ * Whether every module of the pack (at `files`) is unchanged on disk. The stats go out together on
+ * libuv's threads (each is a round trip to QEMU in the guest: one after the other they took about a
+ * second there), so the caller can compile meanwhile.
+ */
+async function allUnchanged(pack: Pack, files: string[]): Promise<boolean> {
   // fs.stat, not fs.promises: loading node:fs/promises took 20-110 ms of start-up in the guest.
   const statOrUndefined = (file: string): Promise<fs.Stats | undefined> =>
     new Promise((resolve) => fs.stat(file, (error, stats) => resolve(error ? undefined : stats)));
-  const files = pack.modules.map((module) => path.join(base, module.file));
   const stats = await Promise.all(files.map(statOrUndefined));
-  const fresh = pack.modules.every((module, i) => stats[i] !== undefined && stats[i].size === module.size && stats[i].mtimeMs === module.mtimeMs);
-  return fresh ? { ...packFile, files } : undefined;
+  return pack.modules.every((module, i) => stats[i] !== undefined && stats[i].size === module.size && stats[i].mtimeMs === module.mtimeMs);
 }
 
 /**
  * Serves the pack's modules to the CommonJS loader: their resolutions from the pack's table, their
- * sources from the pack. Anything else (Node's own modules, the addon, a module the pack lacks) loads
- * as ever.
+ * code as compiled from the pack. Anything else (Node's own modules, the addon, a module the pack
+ * lacks) loads as ever.
  */
-function installPack({ pack, caches, files }: FreshPack): void {
+function installPack(pack: Pack, files: string[], scripts: vm.Script[]): void {
   const indexOf = new Map(files.map((file, index) => [file, index]));
   const resolve = loader._resolveFilename;
   loader._resolveFilename = function (request, parent, isMain, options) {
@@ -210,15 +211,24 @@ function installPack({ pack, caches, files }: FreshPack): void {
   loader._extensions['.js'] = function (module, filename) {
     const index = indexOf.get(filename);
     if (index === undefined) return compileJs.call(this, module, filename);
-    const packed = pack.modules[index]!;
-    compileModule(module, packed.source, filename, moduleCache(caches, packed));
+    runModule(module, scripts[index]!, filename);
   };
 }
 
-/** Loads a program module (absolute path of its .js), from its pack when that is fresh. */
+/**
+ * Loads a program module (absolute path of its .js), from its pack when that is fresh. The modules
+ * are compiled from their caches while the freshness stats are out (compiling runs nothing of theirs;
+ * a stale pack's scripts are dropped unrun).
+ */
 export async function requirePacked<T>(entry: string): Promise<T> {
-  const fresh = await readFreshPack(entry);
-  if (fresh) installPack(fresh);
+  const packFile = readPackFor(entry);
+  if (packFile) {
+    const { pack, caches } = packFile;
+    const files = pack.modules.map((module) => path.join(path.dirname(entry), module.file));
+    const unchanged = allUnchanged(pack, files);
+    const scripts = pack.modules.map((module, i) => compileWrapped(module.source, files[i]!, moduleCache(caches, module)));
+    if (await unchanged) installPack(pack, files, scripts);
+  }
   return require(entry) as T;
 }
 
