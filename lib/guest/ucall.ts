@@ -1,7 +1,7 @@
 // The host half of the ucall protocol (lib/guest/runtime/ucall.h): an `outl` to UCALL_PORT whose data
 // is the guest address of a struct ucall { cmd, nargs, args[6] } (all u64).
-import type { GuestMemory, VcpuExit } from '../kvm';
-import { describeExit } from '../kvm';
+import { describeExit, type VcpuExit } from '../kvm/exits';
+import type { GuestMemory } from '../kvm/memory';
 import { array, struct, u64 } from '../kvm/layout';
 
 export const UCALL_PORT = 0x1000;

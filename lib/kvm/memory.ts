@@ -59,14 +59,18 @@ export class MemoryRegion {
 /** Guest physical address space: the VM's regions, and access by GPA. */
 export class GuestMemory {
   private readonly regions = new Map<number, MemoryRegion>();
+  /** The region the last lookup found: nearly every access hits the same one as the access before. */
+  private lastFound: MemoryRegion | undefined;
 
   add(region: MemoryRegion): void {
     this.regions.set(region.slot, region);
+    this.lastFound = undefined;  // it may have been the slot's old region
   }
 
   remove(slot: number): MemoryRegion | undefined {
     const region = this.regions.get(slot);
     this.regions.delete(slot);
+    if (region === this.lastFound) this.lastFound = undefined;
     return region;
   }
 
@@ -83,7 +87,13 @@ export class GuestMemory {
     if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(length) || gpa < 0 || length < 0) {
       throw new RangeError(`bad guest physical range ${gpa}+${length}`);
     }
-    for (const region of this.regions.values()) if (region.contains(gpa, length)) return region;
+    if (this.lastFound?.contains(gpa, length)) return this.lastFound;
+    for (const region of this.regions.values()) {
+      if (region.contains(gpa, length)) {
+        this.lastFound = region;
+        return region;
+      }
+    }
     throw new RangeError(`GPA 0x${gpa.toString(16)}+${length} is not backed by a memory slot`);
   }
 

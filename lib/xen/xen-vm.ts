@@ -1,7 +1,7 @@
 // The Xen side of a VM (VM fd): KVM_XEN_HVM_CONFIG, the VM attributes, outbound event channels and
 // KVM_XEN_HVM_EVTCHN_SEND.
-import type { EventFd, Vm } from '../kvm';
-import { XEN_EVTCHN_PRIORITY_2LEVEL } from '../kvm';
+import type { EventFd } from '../kvm/eventfd';
+import { XEN_EVTCHN_PRIORITY_2LEVEL, type Vm } from '../kvm/vm';
 import { xenHvmFlags } from '../kvm/caps';
 import { evtchnStat } from './abi';
 import {

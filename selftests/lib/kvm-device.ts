@@ -2,7 +2,8 @@
 // no device node (ENOENT) means this kernel has no KVM, and the test skips (exit 4) with the reason; any
 // other error — EACCES for a user outside the device's group above all — is a failure (exit 1) that says
 // what went wrong, so a misconfigured CI runner cannot pass as "skipped".
-import { Kvm, KvmError } from '../../lib/kvm';
+import { KvmError } from '../../lib/kvm/errors';
+import { Kvm } from '../../lib/kvm/system';
 import { TestFailure, TestSkip } from './ksft';
 
 export const KVM_DEVICE = '/dev/kvm';

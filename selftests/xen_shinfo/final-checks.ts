@@ -1,7 +1,7 @@
 // After the stages (upstream's `done:` label, tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:989-1160 in 6.12): reset the outbound ports, then check what KVM
 // left in guest memory — wall clock, pvclocks — and write the runstate area at 64 positions across a
 // page boundary in both ABI layouts.
-import { clockFlags } from '../../lib/kvm';
+import { clockFlags } from '../../lib/kvm/vm';
 import { type RunstateData } from '../../lib/xen/attributes';
 import { PvclockView, RunstateView } from '../../lib/xen/views';
 import type { Tap } from '../lib/ksft';

@@ -1,6 +1,6 @@
 // The host's loop of xen_shinfo_test: run the guest (on its own thread, so the watchdog can fire),
 // answer each sync point with its stage handler, and report one KTAP line per stage.
-import { describeExit } from '../../lib/kvm';
+import { describeExit } from '../../lib/kvm/exits';
 import { type Tap, TestFailure, testAssert } from '../lib/ksft';
 import { Stage, stageNames, TEST_GUEST_SAW_IRQ } from './constants';
 import type { ShinfoTest } from './setup';

@@ -1,13 +1,18 @@
 // The host set-up of xen_shinfo_test before the first KVM_RUN, step by step as upstream's main() does it
 // (tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:446-632 in 6.12).
-import { EventFd, Kvm, type MemoryRegion, type Vcpu, type Vm, XEN_EVTCHN_PRIORITY_2LEVEL, dumpVcpu } from '../../lib/kvm';
+import { dumpVcpu } from '../../lib/kvm/dump';
+import { EventFd } from '../../lib/kvm/eventfd';
+import type { MemoryRegion } from '../../lib/kvm/memory';
+import { Kvm } from '../../lib/kvm/system';
+import type { Vcpu } from '../../lib/kvm/vcpu';
+import { type Vm, XEN_EVTCHN_PRIORITY_2LEVEL } from '../../lib/kvm/vm';
 import { setForcedEmulation, type ForcedEmulationSetting } from '../../lib/guest/forced-emulation';
 import { GuestMachine } from '../../lib/guest/machine';
 import type { XenTimer } from '../../lib/xen/attributes';
 import { RunstateView, SharedInfoView, VcpuInfoView } from '../../lib/xen/views';
 import { XenVcpu } from '../../lib/xen/xen-vcpu';
 import { XenVm, type XenConfigFlag } from '../../lib/xen/xen-vm';
-import type { IoctlRepeater } from '../../lib/kvm';
+import type { IoctlRepeater } from '../../lib/kvm/ioctl-loop';
 import { testAssert, testRequire } from '../lib/ksft';
 import { Watchdog } from '../lib/watchdog';
 import {

@@ -1,10 +1,10 @@
 // What the host does at each sync point of xen_shinfo_test (upstream's switch, tools/testing/selftests/kvm/x86_64/xen_shinfo_test.c:652-981 in 6.12): one handler per stage, in
 // upstream's order, with its ioctls, assertions and messages.
-import { XEN_EVTCHN_PRIORITY_2LEVEL } from '../../lib/kvm';
+import { XEN_EVTCHN_PRIORITY_2LEVEL } from '../../lib/kvm/vm';
 import { runstateNames } from '../../lib/xen/abi';
 import { asU64, encodeHvmAttr } from '../../lib/xen/attributes';
 import { XEN_INVALID_GFN } from '../../lib/xen/uapi';
-import type { IoctlRepeater, RepeatedIoctl } from '../../lib/kvm';
+import type { IoctlRepeater, RepeatedIoctl } from '../../lib/kvm/ioctl-loop';
 import { kvmIrqRoutingXenEvtchn } from '../../lib/kvm/structs';
 import { testAssert } from '../lib/ksft';
 import {
