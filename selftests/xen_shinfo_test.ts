@@ -8,7 +8,8 @@
 // (lib/pack.ts: in the QEMU guest, loading the modules file by file over 9p took seconds).
 import path from 'node:path';
 
-import { requirePacked } from './lib/pack';
+// With its extension: Node then finds it at the first stat, without probing the bare name over 9p.
+import { requirePacked } from './lib/pack.js';
 
 if (require.main === module) {
   void requirePacked<typeof import('./xen_shinfo/main')>(path.join(__dirname, 'xen_shinfo', 'main.js')).then((test) => test.main());

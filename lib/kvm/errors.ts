@@ -2,12 +2,16 @@
 import os from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 
-const errnoNames = new Map<number, string>();
-for (const [name, value] of Object.entries(os.constants.errno)) {
-  if (!errnoNames.has(value)) errnoNames.set(value, name);
-}
+/** errno -> its name, built on the first error (at load it was a few ms of every start-up under TCG). */
+let errnoNames: Map<number, string> | undefined;
 
 export function errnoName(errno: number): string {
+  if (errnoNames === undefined) {
+    errnoNames = new Map();
+    for (const [name, value] of Object.entries(os.constants.errno)) {
+      if (!errnoNames.has(value)) errnoNames.set(value, name);
+    }
+  }
   return errnoNames.get(errno) ?? `E${errno}`;
 }
 
