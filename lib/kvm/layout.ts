@@ -61,10 +61,15 @@ function fieldName(structName: string, key: string, index?: number): string {
   return index === undefined ? `${structName}.${key}` : `${structName}.${key}[${index}]`;
 }
 
+// The 64-bit bounds as constants: computed in writeScalar they were two BigInt shifts per u64 written.
+const U64_END = 1n << 64n;
+const I64_MIN = -(1n << 63n);
+const I64_END = 1n << 63n;
+
 function writeScalar(view: DataView, offset: number, type: Scalar, value: unknown, structName: string, key: string, index?: number): void {
   if (type === 'u64' || type === 'i64') {
     if (typeof value !== 'bigint') throw new TypeError(`${fieldName(structName, key, index)} must be a bigint`);
-    const ok = type === 'u64' ? value >= 0n && value < 1n << 64n : value >= -(1n << 63n) && value < 1n << 63n;
+    const ok = type === 'u64' ? value >= 0n && value < U64_END : value >= I64_MIN && value < I64_END;
     if (!ok) throw new RangeError(`${fieldName(structName, key, index)} = ${value} does not fit ${type}`);
     if (type === 'u64') view.setBigUint64(offset, value, true);
     else view.setBigInt64(offset, value, true);
@@ -86,16 +91,25 @@ export function viewOf(bytes: Uint8Array): DataView {
 }
 
 export class Struct<F extends Fields> {
-  /** The fields in order, listed once (decode runs on every exit that reads a struct). */
-  private readonly entries: ReadonlyArray<[string, Field]>;
+  /**
+   * The fields' names and fields in order, listed once (decode runs on every exit that reads a struct),
+   * in two arrays walked by index: no iterator or destructured pair per field in V8's interpreter,
+   * which is what runs most of this in the TCG guest.
+   */
+  private readonly keys: readonly string[];
+  private readonly fieldList: readonly Field[];
 
   constructor(readonly name: string, readonly size: number, readonly fields: F) {
-    this.entries = Object.entries(fields);
-    for (const [key, field] of this.entries) {
+    const keys = Object.keys(fields), fieldList: Field[] = [];
+    for (const key of keys) {
+      const field = fields[key]!;
       if (field.offset < 0 || field.offset + fieldSize(field) > size) {
         throw new Error(`${name}.${key} lies outside the ${size}-byte struct`);
       }
+      fieldList.push(field);
     }
+    this.keys = keys;
+    this.fieldList = fieldList;
   }
 
   /** A zeroed struct with `values` written into it. */
@@ -106,7 +120,9 @@ export class Struct<F extends Fields> {
   }
 
   write(view: DataView, base: number, values: PartialValues<F>): void {
-    for (const [key, value] of Object.entries(values)) {
+    // Keys, not entries: no [key, value] pair allocated per field (this runs on every encode).
+    for (const key of Object.keys(values)) {
+      const value = (values as Record<string, unknown>)[key];
       if (value === undefined) continue;
       const field = this.fields[key];
       if (field === undefined) throw new TypeError(`${this.name} has no field ${key}`);
@@ -126,12 +142,13 @@ export class Struct<F extends Fields> {
   decode(source: Uint8Array | DataView, base = 0): Values<F> {
     const view = source instanceof DataView ? source : viewOf(source);
     const out: Record<string, unknown> = {};
-    for (const [key, field] of this.entries) {
+    for (let i = 0; i < this.keys.length; i++) {
+      const key = this.keys[i]!, field = this.fieldList[i]!;
       if ('struct' in field) {
         out[key] = field.struct.decode(view, base + field.offset);
       } else if ('count' in field) {
         const items: Array<number | bigint> = [];
-        for (let i = 0; i < field.count; i++) items.push(readScalar(view, base + field.offset + i * sizes[field.type], field.type));
+        for (let j = 0; j < field.count; j++) items.push(readScalar(view, base + field.offset + j * sizes[field.type], field.type));
         out[key] = items;
       } else {
         out[key] = readScalar(view, base + field.offset, field.type);
