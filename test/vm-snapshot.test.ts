@@ -1,6 +1,7 @@
 // Warm starts (`snapshot`, lib/vm/snapshot.ts), for real under TCG: the first run boots and saves the
 // guest's state; later runs restore it. A kernel argument no other test uses gives this test states of
-// its own, removed at the end. Checked: the command's status comes back either way; a restored guest
+// its own, removed at the end. Checked: Debian's kernel warm-starts without asking, and `snapshot:
+// false` boots with the state there; the command's status comes back either way; a restored guest
 // has the host's clock (the state is kept waiting first, so a guest left on the saved clock would be
 // behind), random numbers and a boot id of its own (without QEMU's VM generation id, a restored guest
 // here drew the very bytes the saving guest had drawn after the save); a state QEMU cannot load is dropped and the guest
@@ -24,12 +25,13 @@ t.test('a warm start saves the booted guest once, then restores it', async (t) =
   const append = `kvmxen.snapshot_test=${randomBytes(4).toString('hex')}`;
   t.teardown(() => { for (const name of states()) if (!before.has(name)) fs.rmSync(path.join(cacheDir('snapshots'), name), { force: true }); });
 
-  const run = async (command: string) => {
+  // Debian's kernel with its own modules: a warm start without asking (run.ts warmStartByDefault).
+  const run = async (command: string, snapshot?: boolean) => {
     let stdout = '';
     let console = '';
     const steps: string[] = [];
     const result = await runInVm({
-      command: ['sh', '-c', command], accel: 'tcg', snapshot: true, append, timeoutMs: 10 * 60 * 1000,
+      command: ['sh', '-c', command], accel: 'tcg', append, timeoutMs: 10 * 60 * 1000, ...(snapshot === undefined ? {} : { snapshot }),
       output: { write: (chunk) => { stdout += chunk.toString(); } },
       onConsole: (text) => { console += text; },
       onProgress: (event: ProgressEvent) => { if (event.kind === 'step') steps.push(event.text); },
@@ -59,6 +61,15 @@ t.test('a warm start saves the booted guest once, then restores it', async (t) =
   t.not(restored[0]!.random, restored[1]!.random, 'two restored guests draw different random numbers');
   t.not(restored[0]!.bootId, restored[1]!.bootId, 'and have boot ids of their own');
   t.same(states().filter((name) => !before.has(name)), saved, 'the restores saved nothing new');
+  const asked = await run('true', true);
+  t.match(asked.steps.join('\n'), /warm start: restoring the booted guest saved in /, 'snapshot: true restores too, and says so');
+
+  const usedBefore = fs.statSync(file).mtimeMs;
+  const cold = await run('echo cold', false);
+  t.equal(cold.stdout, 'cold\n', `snapshot: false runs the command (${cold.result.message})`);
+  t.notMatch(cold.steps.join('\n'), /warm start/, 'after a boot: no warm start said');
+  t.equal(fs.statSync(file).mtimeMs, usedBefore, 'and the saved state was not used');
+  t.same(states().filter((name) => !before.has(name)), saved, 'nor another saved');
 
   fs.writeFileSync(file, Buffer.from('QEVM but not really a saved state'));
   const recovered = await run('echo fine');

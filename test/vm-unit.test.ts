@@ -12,7 +12,7 @@ import { classify } from '../lib/vm/classify';
 import { EndMarkedStream, endMarker } from '../lib/vm/end-marker';
 import { commandScript, initScript } from '../lib/vm/guest-init';
 import { runArchive } from '../lib/vm/initramfs';
-import { guestCommandLine } from '../lib/vm/run';
+import { guestCommandLine, warmStartByDefault } from '../lib/vm/run';
 import { parseVmArgs } from '../bin/vm-flags';
 import { runInVm, VmError, vmExitStatus } from '../lib/vm';
 
@@ -146,7 +146,9 @@ t.test('VM flags parse the same way for every verb', async (t) => {
   t.same(parsed.rest, ['--strict', 'name'], 'what is not a VM flag is kept, in order');
   t.same(parsed.command, ['cmd', '--smp', '8'], 'everything after -- is the command, untouched');
   t.same(parseVmArgs(['--timeout', '30', '--mem', '4096', '--accel', 'tcg', '--snapshot']).options, { timeoutMs: 30000, memMb: 4096, accel: 'tcg', snapshot: true });
-  for (const bad of [['--smp', '0'], ['--accel', 'fast'], ['--env', 'novalue'], ['--timeout'], ['--mem', '2G'], ['--snapshot=yes'], ['--verbose=1']]) {
+  t.same(parseVmArgs(['--snapshot', '--no-snapshot']).options, { snapshot: false }, '--no-snapshot turns warm starts off (the last flag wins)');
+  t.same(parseVmArgs(['--constructor', '--toString']).rest, ['--constructor', '--toString'], 'names of Object.prototype are not flags');
+  for (const bad of [['--smp', '0'], ['--accel', 'fast'], ['--env', 'novalue'], ['--timeout'], ['--mem', '2G'], ['--snapshot=yes'], ['--no-snapshot=1'], ['--verbose=1']]) {
     let thrown: unknown;
     try {
       parseVmArgs(bad);
@@ -155,6 +157,14 @@ t.test('VM flags parse the same way for every verb', async (t) => {
     }
     t.ok(thrown instanceof VmError && thrown.status === vmExitStatus.usage, `${bad.join(' ')}: a usage error`);
   }
+});
+
+t.test('warm starts are the default only where the boot inputs recur', async (t) => {
+  const debian = { debianVersion: '6.12.117-1~deb12u1' };
+  t.equal(warmStartByDefault(debian, {}), true, 'a Debian kernel with its own modules');
+  t.equal(warmStartByDefault(debian, { kvmModules: '/build/kvm' }), false, 'not with KVM modules the user built');
+  t.equal(warmStartByDefault(debian, { verbose: true }), false, 'not when the boot log is to be shown');
+  t.equal(warmStartByDefault({}, {}), false, 'not for a bzImage or kernel tree the user built');
 });
 
 t.test('the command script hands every argument over literally', async (t) => {

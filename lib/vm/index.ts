@@ -1,6 +1,6 @@
 // lib/vm: boot a kernel in QEMU (nested KVM) and run a command inside it.
 export { startSession, GuestSession, SessionEnded, type SessionOptions, type CommandResult } from './session';
-export { BOOTED_KERNEL_ENV, runInVm, prepareKernel, type RunRequest, type VmOptions, type VmResult, type VmOutcome, type Sink } from './run';
+export { BOOTED_KERNEL_ENV, runInVm, prepareKernel, warmStartByDefault, type RunRequest, type VmOptions, type VmResult, type VmOutcome, type Sink } from './run';
 export { vmExitStatus, VmError, type VmFailure } from './errors';
 export { resolveKernel, withKvmModules, type KernelImage } from './kernel';
 export { ensureHostTools, RUNNER_PACKAGES } from './host-tools';

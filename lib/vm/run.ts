@@ -45,6 +45,7 @@ export interface VmOptions {
    * and later runs with the same kernel, modules and VM options restore it instead of booting. The
    * guests restored from one state each get the host's clock, freshly seeded random numbers (QEMU's
    * VM generation id) and their own boot id. Under KVM (a nesting host boots fast) it is ignored.
+   * Default: on where the boot inputs recur (warmStartByDefault), off elsewhere.
    */
   snapshot?: boolean;
   /** Extra environment variables for the command (besides PATH, HOME, TERM). */
@@ -218,6 +219,16 @@ function consoleListener(request: RunRequest): { onConsole?: (text: string) => v
   return listeners.length === 0 ? {} : { onConsole: (text) => { for (const listener of listeners) listener(text); } };
 }
 
+/**
+ * Whether a run that does not say warm-starts: yes for a Debian package's kernel with its own KVM
+ * modules, whose boot inputs recur from run to run, so the state saved once is restored many times.
+ * No for a kernel or modules the user built (each build would save 100-200 MB never restored, pushing
+ * out states that are) and for a shown console (its boot log is what the user asked to see).
+ */
+export function warmStartByDefault(kernel: Pick<KernelImage, 'debianVersion'>, options: Pick<VmOptions, 'kvmModules' | 'verbose'>): boolean {
+  return kernel.debianVersion !== undefined && options.kvmModules === undefined && options.verbose !== true;
+}
+
 /** One boot: the per-run initramfs and FIFOs in a private directory, QEMU, the verdict. */
 async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResult> {
   const dir = makeRunDir();
@@ -228,7 +239,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       keep: keptTmpDirectory(request.cwd ?? process.cwd()),
       hold: fs.realpathSync(process.execPath),
     };
-    const warm = request.snapshot === true && bootPlan.accel === 'tcg';
+    const warm = bootPlan.accel === 'tcg' && (request.snapshot ?? warmStartByDefault(bootPlan.kernel, request));
     const initrd = path.join(dir, 'initrd');
     const initrdBytes = Buffer.concat([fs.readFileSync(bootPlan.baseInitrd), runArchive(warm ? 'warm' : { nonce, ...run }, bootPlan.moduleArgs)]);
     fs.writeFileSync(initrd, initrdBytes);
@@ -248,6 +259,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       qemu.warm = { monitorSocket: path.join(dir, 'monitor'), controlSocket: path.join(dir, 'control'), restoreFrom: undefined };
       const state = snapshotFile(qemuArgs(qemu), dir, bootPlan.kernel.bzImage, initrdBytes);
       if (state.exists) qemu.warm.restoreFrom = state.file;
+      request.onProgress?.({ kind: 'step', text: state.exists ? `warm start: restoring the booted guest saved in ${state.file} (--no-snapshot boots)` : `warm start: booting, then saving the guest in ${state.file} for the next runs (--no-snapshot: neither)` });
       const warmStart = { ...qemu.warm, file: state.file, runLine: () => `${nonce} ${Math.floor(Date.now() / 1000)} ${files}` };
       alongside = (consoleHas, ended) => driveWarmStart(warmStart, consoleHas, ended, (why) => request.onProgress?.({ kind: 'step', text: `the guest's state was not saved for warm starts: ${why}` }));
     }
