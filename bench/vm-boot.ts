@@ -172,14 +172,16 @@ export async function benchVmBoot(rounds = 5): Promise<BootBench> {
 }
 
 export function formatVmBoot(b: BootBench): string {
+  const row = (name: string, ms: number, after = ''): string => `  ${name.padEnd(45)} ${ms.toFixed(0).padStart(7)} ms${after ? `   ${after}` : ''}`;
+  const ofBare = (ratio: number): string => `${ratio.toFixed(2)}x of bare`;
   return [
     `VM boot, "kvm-xen vm -- true" from invocation to exit (TCG), median of ${b.rounds} (of bare: the median of the rounds' ratios):`,
-    `  bare QEMU recipe               ${b.bareMs.toFixed(0).padStart(7)} ms`,
-    ...b.levers.map((lever) => `  ${lever.name.padEnd(45)} ${lever.ms.toFixed(0).padStart(7)} ms   ${lever.ratio.toFixed(2)}x of bare`),
-    `  kvm-xen vm --no-snapshot       ${b.runnerBootMs.toFixed(0).padStart(7)} ms   ${b.bootRatio.toFixed(2)}x of bare (a boot, the cache warm)`,
-    `  kvm-xen vm                     ${b.runnerMs.toFixed(0).padStart(7)} ms   ${b.ratio.toFixed(2)}x of bare (goal <= 0.7x): the default, restoring the saved guest`,
-    `  kvm-xen vm, the saving boot    ${b.runnerSaveMs.toFixed(0).padStart(7)} ms   (once per kernel and options: the boot that saves it)`,
-    `  kvm-xen vm, cold cache (once)  ${b.runnerColdMs.toFixed(0).padStart(7)} ms   (kernel fetch, unpack, initramfs, the saving boot)`,
+    row('bare QEMU recipe', b.bareMs),
+    ...b.levers.map((lever) => row(lever.name, lever.ms, ofBare(lever.ratio))),
+    row('kvm-xen vm --no-snapshot', b.runnerBootMs, `${ofBare(b.bootRatio)} (a boot, the cache warm)`),
+    row('kvm-xen vm', b.runnerMs, `${ofBare(b.ratio)} (goal <= 0.7x): the default, restoring the saved guest`),
+    row('kvm-xen vm, the saving boot', b.runnerSaveMs, '(once per kernel and options)'),
+    row('kvm-xen vm, cold cache (once)', b.runnerColdMs, '(kernel fetch, unpack, initramfs, the saving boot)'),
   ].join('\n');
 }
 
