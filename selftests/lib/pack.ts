@@ -228,6 +228,9 @@ export async function requirePacked<T>(entry: string): Promise<T> {
     const unchanged = allUnchanged(pack, files);
     const scripts = pack.modules.map((module, i) => compileWrapped(module.source, files[i]!, moduleCache(caches, module)));
     if (await unchanged) installPack(pack, files, scripts);
+    // Said, because it is easy to miss: `npx tsc -p .` alone leaves the pack stale, and a run in the
+    // guest then takes a second longer with nothing else to show why.
+    else process.stderr.write(`${path.relative(process.cwd(), entry)}: its start-up pack is stale (modules changed since it was built; rebuild it with node dist/selftests/lib/pack.js): loading module by module\n`);
   }
   return require(entry) as T;
 }
