@@ -259,7 +259,9 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
       qemu.warm = { monitorSocket: path.join(dir, 'monitor'), controlSocket: path.join(dir, 'control'), restoreFrom: undefined };
       const state = snapshotFile(qemuArgs(qemu), dir, bootPlan.kernel.bzImage, initrdBytes);
       if (state.exists) qemu.warm.restoreFrom = state.file;
-      request.onProgress?.({ kind: 'step', text: state.exists ? `warm start: restoring the booted guest saved in ${state.file} (--no-snapshot boots)` : `warm start: booting, then saving the guest in ${state.file} for the next runs (--no-snapshot: neither)` });
+      // Said once per kernel and options, when the state is saved; a restore, the default's common
+      // case, stays quiet as a boot does.
+      if (!state.exists) request.onProgress?.({ kind: 'step', text: `warm start: booting, then saving the guest in ${state.file} for the next runs (--no-snapshot: neither)` });
       const warmStart = { ...qemu.warm, file: state.file, runLine: () => `${nonce} ${Math.floor(Date.now() / 1000)} ${files}` };
       alongside = (consoleHas, ended) => driveWarmStart(warmStart, consoleHas, ended, (why) => request.onProgress?.({ kind: 'step', text: `the guest's state was not saved for warm starts: ${why}` }));
     }
