@@ -11,6 +11,9 @@ import path from 'node:path';
 
 import type { ShinfoRun } from './shinfo';
 
+/** A run takes 5-8 s here; one that has not ended after this has hung (it happened: stage 24 once). */
+const RUN_LIMIT_MS = 60_000;
+
 function timedRun(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ wallMs: number }> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
@@ -19,10 +22,17 @@ function timedRun(command: string, args: string[], env: NodeJS.ProcessEnv): Prom
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    let hung = false;
+    const limit = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, RUN_LIMIT_MS);
     child.on('error', reject);
     child.on('close', (status) => {
+      clearTimeout(limit);
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-      if (status !== 0) reject(new Error(`${command} ${args.join(' ')} exited with ${status}:\n${stdout}\n${stderr}`));
+      // The first line names the run and its last words, for the benchmark's list of failed runs.
+      const lines = `${stdout}${stderr}`.trim().split('\n');
+      const lastWords = lines.filter((line) => line.startsWith('Bail out')).concat(lines.slice(-2)).slice(0, 2).join(' | ');
+      const ended = hung ? `did not end in ${RUN_LIMIT_MS / 1000} s and was killed` : `exited with ${status}`;
+      if (hung || status !== 0) reject(new Error(`${path.basename(args[0] ?? command)} ${ended}; last lines: ${lastWords}\n${stdout}\n${stderr}`));
       else resolve({ wallMs });
     });
   });
@@ -54,7 +64,7 @@ async function main(): Promise<void> {
         return await run();
       } catch (error) {
         if (attempt === MAX_ATTEMPTS) throw error;
-        failures.push((error as Error).message.split('\n').filter((line) => /^Bail out/.test(line))[0] ?? (error as Error).message.split('\n')[0]!);
+        failures.push((error as Error).message.split('\n')[0]!);
       }
     }
   };
