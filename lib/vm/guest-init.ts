@@ -132,12 +132,14 @@ mount -t devtmpfs dev /mnt/dev
 mkdir -p /mnt/dev/shm /mnt/dev/pts
 mount -t tmpfs -o mode=1777 shm /mnt/dev/shm
 mount -t devpts devpts /mnt/dev/pts
-# The scratch tmpfs would hide a command directory under the host's /tmp (a CI checkout, say): keep
-# that directory visible through a bind mount.
-KEEP=$(cat /run/kvm-xen/keep 2>/dev/null)
-[ -n "$KEEP" ] && mkdir -p /keep && mount -o bind "/mnt$KEEP" /keep
+# The scratch tmpfs would hide the directories a run needs under the host's /tmp (a CI checkout, a
+# cache there): each listed in keep is set aside with a bind mount, then mounted back on top.
+keep() { n=0; while read -r dir; do n=$((n + 1)); "$@" "$dir" /keep/$n; done < /run/kvm-xen/keep; }
+aside() { mkdir -p "$2" && mount -o bind "/mnt$1" "$2"; }
+back() { mkdir -p "/mnt$1" && mount -o bind "$2" "/mnt$1"; }
+[ -e /run/kvm-xen/keep ] && keep aside
 mount -t tmpfs -o mode=1777 scratch /mnt/tmp
-[ -n "$KEEP" ] && mkdir -p "/mnt$KEEP" && mount -o bind /keep "/mnt$KEEP"
+[ -e /run/kvm-xen/keep ] && keep back
 mount -t tmpfs run /mnt/run 2>/dev/null
 [ -c /dev/kvm ] && /bin/kvm-xen-keeper /mnt${KEEPER_PID_FILE}
 # Under TCG the guest booted on one CPU, so that the modules' load and the keeper's first VM patched

@@ -121,17 +121,19 @@ export interface RunFiles {
   nonce: string;
   /** The command script (commandScript). */
   command: string;
-  /** A directory under /tmp that the init keeps visible over the scratch tmpfs. */
-  keep?: string | undefined;
+  /** Directories under /tmp that the init keeps visible over the scratch tmpfs, one per line in the file. */
+  keep?: readonly string[] | undefined;
   /** A host file the init holds open for the whole run (the node binary), so its pages stay cached in the guest. */
   hold?: string | undefined;
 }
+
+const keepList = (dirs: readonly string[]): string => dirs.map((dir) => `${dir}\n`).join('');
 
 /** The files of a run that a warm-started guest reads over the host root (command, keep, hold). */
 export function writeRunFiles(dir: string, files: Omit<RunFiles, 'nonce'>): void {
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, 'command'), files.command);
-  if (files.keep) fs.writeFileSync(path.join(dir, 'keep'), files.keep);
+  if (files.keep?.length) fs.writeFileSync(path.join(dir, 'keep'), keepList(files.keep));
   if (files.hold) fs.writeFileSync(path.join(dir, 'hold'), files.hold);
 }
 
@@ -149,7 +151,7 @@ export function runArchive(run: RunFiles | 'warm', moduleArgs: ReadonlyMap<strin
     ...(run === 'warm' ? [file('warm', '')] : [
       file('nonce', run.nonce),
       file('command', run.command),
-      ...(run.keep ? [file('keep', run.keep)] : []),
+      ...(run.keep?.length ? [file('keep', keepList(run.keep))] : []),
       ...(run.hold ? [file('hold', run.hold)] : []),
     ]),
     ...(params.length ? [{ kind: 'dir' as const, path: moduleParamsDir }] : []),

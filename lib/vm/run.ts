@@ -5,7 +5,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { cacheRoot } from '../cache';
 import { DEFAULT_KERNEL } from '../debian/kernel';
+import { projectRoot } from '../paths';
 import type { OnProgress } from '../progress';
 import { bootQemu, type Sink } from './boot';
 import { classify, type VmOutcome } from './classify';
@@ -124,15 +126,17 @@ function guestEnvironment(bzImage: string, extra: Readonly<Record<string, string
 }
 
 /**
- * The guest's /tmp is its own scratch tmpfs, which hides the host's /tmp. A command directory in there
- * (a checkout under /tmp, as CI may make) is kept visible: its top-level directory under /tmp is
- * bind-mounted back. Returns that directory, or undefined when nothing needs keeping.
+ * The guest's /tmp is its own scratch tmpfs, which hides the host's /tmp. The directories a run needs
+ * from there are kept visible, each top-level directory under /tmp bind-mounted back: the command's
+ * (a user's project under /tmp), kvm-xen's own (a checkout under /tmp, as CI may make: the command
+ * may run its programs) and the cache's (KVM_XEN_CACHE=/tmp/...: the booted kernel, which
+ * xen_guest_migration_test boots again, and KVM modules a session loads are in it).
  */
-function keptTmpDirectory(cwd: string): string | undefined {
+function keptTmpDirectories(cwd: string): string[] {
   const resolved = path.resolve(cwd);
   if (resolved === '/tmp') throw new VmError('usage', 'the command cannot run in /tmp itself, which the guest covers with its own scratch tmpfs');
-  if (!resolved.startsWith('/tmp/')) return undefined;
-  return `/tmp/${resolved.slice('/tmp/'.length).split('/')[0]}`;
+  const underTmp = [resolved, projectRoot, path.resolve(cacheRoot())].filter((dir) => dir.startsWith('/tmp/'));
+  return [...new Set(underTmp.map((dir) => `/tmp/${dir.slice('/tmp/'.length).split('/')[0]}`))];
 }
 
 interface BootPlan {
@@ -158,7 +162,7 @@ export async function prepareKernel(options: Pick<VmOptions, 'kernel' | 'kvmModu
 
 async function plan(request: RunRequest): Promise<BootPlan> {
   if (request.command.length === 0) throw new VmError('usage', 'no command to run');
-  keptTmpDirectory(request.cwd ?? process.cwd());
+  keptTmpDirectories(request.cwd ?? process.cwd()); // refuses /tmp itself before anything is fetched
   await ensureHostTools(request.onProgress);
   const kernel = await prepareKernel(request);
   const accel = resolveAccel(request.accel ?? 'auto');
@@ -236,7 +240,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
     const nonce = crypto.randomBytes(16).toString('hex');
     const run: Omit<RunFiles, 'nonce'> = {
       command: commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(bootPlan.kernel.bzImage, request.env ?? {}) }),
-      keep: keptTmpDirectory(request.cwd ?? process.cwd()),
+      keep: keptTmpDirectories(request.cwd ?? process.cwd()),
       hold: fs.realpathSync(process.execPath),
     };
     const warm = bootPlan.accel === 'tcg' && (request.snapshot ?? warmStartByDefault(bootPlan.kernel, request));

@@ -1,0 +1,38 @@
+// The guest covers /tmp with its own scratch tmpfs. What a run needs from the host's /tmp stays
+// visible: the command's directory and the cache's (KVM_XEN_CACHE under /tmp), whose kernel
+// xen_guest_migration_test boots again from the path KVM_XEN_GUEST_KERNEL names.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import t from 'tap';
+
+import { runCli } from './helpers/vm';
+
+const sharedCache = process.env['KVM_XEN_CACHE'] || path.join(os.homedir(), '.cache', 'kvm-xen');
+
+t.test('a command directory and a cache under /tmp are both visible in the guest', async (t) => {
+  const project = fs.mkdtempSync('/tmp/kvm-xen-project-');
+  // A cache of its own under /tmp whose entries lead to the shared one: nothing is fetched again, and
+  // a path through it resolves in the guest only if its /tmp directory is kept.
+  const cache = fs.mkdtempSync('/tmp/kvm-xen-cache-');
+  t.teardown(() => {
+    fs.rmSync(project, { recursive: true, force: true });
+    fs.rmSync(cache, { recursive: true, force: true });
+  });
+  fs.mkdirSync(sharedCache, { recursive: true });
+  for (const entry of fs.readdirSync(sharedCache)) fs.symlinkSync(path.join(sharedCache, entry), path.join(cache, entry));
+  fs.writeFileSync(path.join(project, 'marker'), 'the project\n');
+
+  const scratchFile = `${project}.scratch`;
+  const script = `pwd; cat marker; test -r "$KVM_XEN_GUEST_KERNEL" && echo "kernel $KVM_XEN_GUEST_KERNEL"; touch ${scratchFile} && echo scratch writable`;
+  // --no-snapshot: a state saved under this cache's kernel path would never be restored again.
+  const run = await runCli(['vm', '--no-snapshot', '--', 'sh', '-c', script], { cwd: project, env: { ...process.env, KVM_XEN_CACHE: cache } });
+  t.equal(run.status, 0, `the run succeeded (${run.stderr.trim().split('\n').pop()})`);
+  const lines = run.stdout.trim().split('\n');
+  t.equal(lines[0], project, 'the command ran in its directory under /tmp');
+  t.equal(lines[1], 'the project', 'and read its file there');
+  t.match(lines[2] ?? '', new RegExp(`^kernel ${cache}/`), "the booted kernel's path, in the cache under /tmp, is readable in the guest");
+  t.equal(lines[3], 'scratch writable', '/tmp itself is still the scratch tmpfs');
+  t.notOk(fs.existsSync(scratchFile), 'which the host does not see');
+});
