@@ -214,7 +214,7 @@ async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const machine = `${os.cpus().length} x ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}`;
   const date = started.toISOString().slice(0, 10);
-  const xen = kernel === undefined ? '' : `; Xen figures in QEMU (${resolveAccel('auto').toUpperCase()}) with ${kernel}`;
+  const xen = kernel === undefined ? '' : `; Xen figures with ${kernel} (${resolveAccel('auto').toUpperCase()})`;
   process.stdout.write(`${table(figures)}\n\n${date}, ${machine}${xen}${quick ? ' (--quick: not a measurement)' : ''}\n`);
   if (values.json !== undefined) {
     const report: BenchReport = { date: started.toISOString(), machine, quick, figures };

@@ -12,11 +12,17 @@
 // counterpart of and no code of ours can cut (see the README). The race rate is the EVTCHN_SENDs per second of stage 23's
 // loop: the port's native IoctlLoop thread against C's main-thread loop, counted by the same shim.
 //
-//   node dist/bench/shinfo.js [ROUNDS]
-import { execFileSync } from 'node:child_process';
+//   node dist/bench/shinfo.js [ROUNDS] [--host]
+//
+// --host runs both programs on this host's own /dev/kvm instead, for a host whose KVM has the Xen
+// emulation (an x86 machine, not this project's PVM one): there the comparison has no TCG under it,
+// which on this machine slows V8's fresh machine code far more than C's (README, Benchmarks).
+import { execFileSync, spawnSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 
 import { DEFAULT_KERNEL } from '../lib/debian/kernel';
+import { Kvm, type XenHvmCaps } from '../lib/kvm';
 import { resolveKernel, runInVm } from '../lib/vm';
 import { projectRoot } from '../lib/paths';
 import { upstreamShinfoTestForGuest } from '../lib/kbuild';
@@ -36,6 +42,7 @@ export interface ShinfoRun {
 export const OTHER_FIXED_WAITS_MS = SHINFO_RACE_TIMEOUT_S * 1000 + 4 * Number(TIMER_DELTA_NS / 1_000_000n);
 
 export interface ShinfoBench {
+  /** Where both programs ran: Debian's kernel in QEMU, or this host's KVM (--host). */
   kernel: string;
   rounds: number;
   cMs: number;
@@ -91,30 +98,45 @@ export function summarize(
   };
 }
 
-export async function benchShinfo(rounds = 4): Promise<ShinfoBench> {
+/** On --host both programs would only skip (C's exit 4): say why before anything is built. */
+export function checkHostHasXen(caps: XenHvmCaps): void {
+  const lacking = (['SHARED_INFO', 'RUNSTATE', 'EVTCHN_SEND'] as const).filter((flag) => !caps.has(flag));
+  if (lacking.length) throw new Error(`--host: this host's KVM_CAP_XEN_HVM (${caps.raw === 0 ? '0: no Xen emulation' : `0x${caps.raw.toString(16)}`}) lacks ${lacking.join(', ')}; run the benchmark without --host, in the VM`);
+}
+
+export async function benchShinfo(rounds = 4, where: 'vm' | 'host' = 'vm'): Promise<ShinfoBench> {
+  if (where === 'host') {
+    using kvm = Kvm.open();
+    checkHostHasXen(kvm.xenHvmCaps());
+  }
   const kernel = await resolveKernel(DEFAULT_KERNEL);
   if (!kernel.debianVersion) throw new Error('the default kernel should be a Debian one');
   const cTest = await upstreamShinfoTestForGuest(kernel.debianVersion);
   const counter = buildTool('evtchn_send_count.so');
   // The port as the build leaves it: with its start-up pack fresh (selftests/lib/pack.ts).
   execFileSync(process.execPath, [path.join(projectRoot, 'dist', 'selftests', 'lib', 'pack.js')], { stdio: 'inherit' });
+  const command = [process.execPath, path.join(projectRoot, 'dist', 'bench', 'shinfo-in-vm.js'), cTest, String(rounds), counter];
   let output = '';
-  const result = await runInVm({
-    kernel: DEFAULT_KERNEL,
-    command: [process.execPath, path.join(projectRoot, 'dist', 'bench', 'shinfo-in-vm.js'), cTest, String(rounds), counter],
-    output: { write: (chunk) => { output += chunk.toString(); } },
-    errorOutput: process.stderr,
-  });
-  if (result.status !== 0) throw new Error(`the benchmark run failed (${result.message || `status ${result.status}`}):\n${output}`);
+  let failed: string | undefined;
+  if (where === 'host') {
+    const run = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    output = run.stdout;
+    if (run.status !== 0) failed = `status ${run.status}`;
+  } else {
+    const result = await runInVm({ kernel: DEFAULT_KERNEL, command, output: { write: (chunk) => { output += chunk.toString(); } }, errorOutput: process.stderr });
+    if (result.status !== 0) failed = result.message || `status ${result.status}`;
+  }
+  if (failed) throw new Error(`the benchmark run failed (${failed}):\n${output}`);
   const { c, ported, bareNode, failures } = JSON.parse(output.trim().split('\n').pop()!) as {
     c: ShinfoRun[]; ported: ShinfoRun[]; bareNode: number[]; failures: string[];
   };
-  return summarize(kernel.description, c, ported, bareNode, failures);
+  const kernelUsed = where === 'host' ? `this host's KVM (Linux ${os.release()}, no VM)` : `${kernel.description} in QEMU`;
+  return summarize(kernelUsed, c, ported, bareNode, failures);
 }
 
 export function formatShinfoBench(b: ShinfoBench): string {
   return [
-    `xen_shinfo_test, ${b.kernel} in QEMU, median of ${b.rounds} runs each in one boot, order alternating;`,
+    `xen_shinfo_test on ${b.kernel}, median of ${b.rounds} runs each, order alternating;`,
     'each process timed whole from outside; ratios: the median of the rounds\' ratios',
     `  upstream C test                 ${b.cMs.toFixed(0).padStart(7)} ms`,
     `  port                            ${b.portMs.toFixed(0).padStart(7)} ms   ${b.ratio.toFixed(2)}x of C`,
@@ -130,7 +152,9 @@ export function formatShinfoBench(b: ShinfoBench): string {
 }
 
 if (require.main === module) {
-  benchShinfo(Number(process.argv[2] ?? 4)).then((b) => process.stdout.write(`${formatShinfoBench(b)}\n`), (error: Error) => {
+  const args = process.argv.slice(2);
+  const rounds = args.find((arg) => /^\d+$/.test(arg));
+  benchShinfo(rounds ? Number(rounds) : undefined, args.includes('--host') ? 'host' : 'vm').then((b) => process.stdout.write(`${formatShinfoBench(b)}\n`), (error: Error) => {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = 1;
   });

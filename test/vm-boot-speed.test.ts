@@ -1,6 +1,7 @@
 // The boot levers that need no VM: the vmlinux extracted from a real Debian bzImage for QEMU's PVH
 // boot, what is refused on the way (not a bzImage, an ELF without the PVH note), the kernel arguments,
-// and the shinfo benchmark's arithmetic.
+// and the shinfo benchmark's arithmetic and its --host refusal.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,10 +9,13 @@ import path from 'node:path';
 import t from 'tap';
 
 import { DEFAULT_KERNEL } from '../lib/debian/kernel';
+import { Kvm, decodeXenHvmCaps, xenHvmFlags } from '../lib/kvm';
+import { projectRoot } from '../lib/paths';
 import { resolveKernel } from '../lib/vm';
 import { fastBootArgs } from '../lib/vm/qemu';
 import { bootableKernel, extractVmlinux, hasPvhEntry } from '../lib/vm/vmlinux';
-import { OTHER_FIXED_WAITS_MS, summarize, type ShinfoRun } from '../bench/shinfo';
+import { OTHER_FIXED_WAITS_MS, checkHostHasXen, summarize, type ShinfoRun } from '../bench/shinfo';
+import { kvmOrSkip } from './helpers/kvm';
 
 t.test('the Debian kernel boots as its vmlinux, extracted once, with the PVH entry note', async (t) => {
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-vmlinux-'));
@@ -81,4 +85,22 @@ t.test('shinfo benchmark: the race loop and the fixed timer waits subtracted, ra
   t.equal(b.portSendsPerS, 3000);
   t.equal(b.sendRatio, 0.75);
   t.same(b.failures, ['Bail out! x']);
+});
+
+t.test('shinfo benchmark --host: refused at once on a KVM without the Xen emulation, naming what it lacks', async (t) => {
+  t.throws(() => checkHostHasXen(decodeXenHvmCaps(0)), /KVM_CAP_XEN_HVM \(0: no Xen emulation\) lacks SHARED_INFO, RUNSTATE, EVTCHN_SEND; run the benchmark without --host/);
+  t.throws(() => checkHostHasXen(decodeXenHvmCaps(xenHvmFlags.SHARED_INFO | xenHvmFlags.RUNSTATE)), /\(0xc\) lacks EVTCHN_SEND;/);
+  t.doesNotThrow(() => checkHostHasXen(decodeXenHvmCaps(0x7f)), '6.12\'s flags: it runs');
+  if (!kvmOrSkip(t)) return;
+  const host = (() => {
+    using kvm = Kvm.open();
+    return kvm.xenHvmCaps();
+  })();
+  // On a host with the Xen emulation --host would run the whole benchmark: the check above is enough.
+  if (!host.has('SHARED_INFO') || !host.has('RUNSTATE') || !host.has('EVTCHN_SEND')) {
+    const run = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'shinfo.js'), '1', '--host'], { encoding: 'utf8', timeout: 60000 });
+    t.equal(run.status, 1, 'this host (no Xen): exit 1');
+    t.match(run.stderr, /^--host: this host's KVM_CAP_XEN_HVM \(.*\) lacks .*; run the benchmark without --host, in the VM$/m, 'with the reason');
+    t.equal(run.stdout, '', 'and nothing measured');
+  }
 });
