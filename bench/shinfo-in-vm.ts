@@ -1,9 +1,9 @@
 // Runs inside the VM for bench/shinfo.ts (on the host with its --host): the upstream C
 // xen_shinfo_test and the port, each `rounds` times, the order alternating round by round (C first,
-// then the port first, ...). Both are timed the same way, as whole processes from outside, both quiet (no -v: a reader waking for each line competed
-// for the guest's two vCPUs and made the port miss its 100 ms timer windows), and both with
-// bench/evtchn_send_count.so preloaded, which counts the race stage's EVTCHN_SENDs and times its loop.
-// Prints one JSON line.
+// then the port first, ...). Both are timed the same way, as whole processes from outside, both quiet
+// (no -v: a reader waking for each line competed for the guest's two vCPUs and made the port miss its
+// 100 ms timer windows), and both with bench/evtchn_send_count.so preloaded, which counts the race
+// stage's EVTCHN_SENDs and times its loop. Prints one JSON line.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
