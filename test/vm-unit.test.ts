@@ -12,9 +12,10 @@ import { classify } from '../lib/vm/classify';
 import { EndMarkedStream, endMarker } from '../lib/vm/end-marker';
 import { commandScript, initScript } from '../lib/vm/guest-init';
 import { runArchive } from '../lib/vm/initramfs';
-import { guestCommandLine, warmStartByDefault } from '../lib/vm/run';
+import { guestCommandLine, keptTmpDirectories, warmStartByDefault } from '../lib/vm/run';
 import { parseVmArgs } from '../bin/vm-flags';
 import { runInVm, VmError, vmExitStatus } from '../lib/vm';
+import { projectRoot } from '../lib/paths';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 
@@ -165,6 +166,22 @@ t.test('warm starts are the default only where the boot inputs recur', async (t)
   t.equal(warmStartByDefault(debian, { kvmModules: '/build/kvm' }), false, 'not with KVM modules the user built');
   t.equal(warmStartByDefault(debian, { verbose: true }), false, 'not when the boot log is to be shown');
   t.equal(warmStartByDefault({}, {}), false, 'not for a bzImage or kernel tree the user built');
+});
+
+t.test('the directories kept visible over the guest\'s scratch /tmp: the top ones under /tmp of the command, the checkout, the cache, the kernel', async (t) => {
+  const saved = process.env['KVM_XEN_CACHE'];
+  t.teardown(() => {
+    if (saved === undefined) delete process.env['KVM_XEN_CACHE'];
+    else process.env['KVM_XEN_CACHE'] = saved;
+  });
+  // This checkout is kept too when it is under /tmp (a CI clone there), second in the list.
+  const checkout = projectRoot.startsWith('/tmp/') ? [`/tmp/${projectRoot.split('/')[2]}`] : [];
+  process.env['KVM_XEN_CACHE'] = '/var/cache/kvm-xen';
+  t.same(keptTmpDirectories('/home/user/project', '/boot/vmlinuz'), checkout, 'nothing else under /tmp: nothing else kept');
+  t.same(keptTmpDirectories('/tmp/project/sub', '/tmp/builds/linux/arch/x86/boot/bzImage'), [...new Set(['/tmp/project', ...checkout, '/tmp/builds'])], 'the command\'s and the kernel\'s, each by its top directory');
+  process.env['KVM_XEN_CACHE'] = '/tmp/ci-cache';
+  t.same(keptTmpDirectories('/tmp/ci-cache/x', '/tmp/ci-cache/packages/bzImage'), [...new Set(['/tmp/ci-cache', ...checkout])], 'once each');
+  t.throws(() => keptTmpDirectories('/tmp'), /cannot run in \/tmp itself/);
 });
 
 t.test('the command script hands every argument over literally', async (t) => {

@@ -129,13 +129,13 @@ function guestEnvironment(bzImage: string, extra: Readonly<Record<string, string
  * The guest's /tmp is its own scratch tmpfs, which hides the host's /tmp. The directories a run needs
  * from there are kept visible, each top-level directory under /tmp bind-mounted back: the command's
  * (a user's project under /tmp), kvm-xen's own (a checkout under /tmp, as CI may make: the command
- * may run its programs) and the cache's (KVM_XEN_CACHE=/tmp/...: the booted kernel, which
- * xen_guest_migration_test boots again, and KVM modules a session loads are in it).
+ * may run its programs), the cache's (KVM_XEN_CACHE=/tmp/...: sessions' directories are in it) and
+ * the booted kernel's (xen_guest_migration_test boots it again: a cache or a user's build there).
  */
-function keptTmpDirectories(cwd: string): string[] {
+export function keptTmpDirectories(cwd: string, bzImage?: string): string[] {
   const resolved = path.resolve(cwd);
   if (resolved === '/tmp') throw new VmError('usage', 'the command cannot run in /tmp itself, which the guest covers with its own scratch tmpfs');
-  const underTmp = [resolved, projectRoot, path.resolve(cacheRoot())].filter((dir) => dir.startsWith('/tmp/'));
+  const underTmp = [resolved, projectRoot, path.resolve(cacheRoot()), ...(bzImage ? [path.resolve(bzImage)] : [])].filter((dir) => dir.startsWith('/tmp/'));
   return [...new Set(underTmp.map((dir) => `/tmp/${dir.slice('/tmp/'.length).split('/')[0]}`))];
 }
 
@@ -240,7 +240,7 @@ async function attempt(request: RunRequest, bootPlan: BootPlan): Promise<VmResul
     const nonce = crypto.randomBytes(16).toString('hex');
     const run: Omit<RunFiles, 'nonce'> = {
       command: commandScript({ argv: request.command, cwd: path.resolve(request.cwd ?? process.cwd()), env: guestEnvironment(bootPlan.kernel.bzImage, request.env ?? {}) }),
-      keep: keptTmpDirectories(request.cwd ?? process.cwd()),
+      keep: keptTmpDirectories(request.cwd ?? process.cwd(), bootPlan.kernel.bzImage),
       hold: fs.realpathSync(process.execPath),
     };
     const warm = bootPlan.accel === 'tcg' && (request.snapshot ?? warmStartByDefault(bootPlan.kernel, request));
