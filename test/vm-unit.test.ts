@@ -181,6 +181,12 @@ t.test('the directories kept visible over the guest\'s scratch /tmp: the top one
   t.same(keptTmpDirectories('/tmp/project/sub', '/tmp/builds/linux/arch/x86/boot/bzImage'), [...new Set(['/tmp/project', ...checkout, '/tmp/builds'])], 'the command\'s and the kernel\'s, each by its top directory');
   process.env['KVM_XEN_CACHE'] = '/tmp/ci-cache';
   t.same(keptTmpDirectories('/tmp/ci-cache/x', '/tmp/ci-cache/packages/bzImage'), [...new Set(['/tmp/ci-cache', ...checkout])], 'once each');
+  const linkDir = fs.mkdtempSync('/tmp/kvm-xen-link-');
+  const realDir = fs.mkdtempSync('/tmp/kvm-xen-real-');
+  t.teardown(() => [linkDir, realDir].forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+  fs.writeFileSync(path.join(realDir, 'bzImage'), '');
+  fs.symlinkSync(path.join(realDir, 'bzImage'), path.join(linkDir, 'bzImage'));
+  t.same(keptTmpDirectories('/tmp/ci-cache', path.join(linkDir, 'bzImage')), [...new Set(['/tmp/ci-cache', ...checkout, linkDir, realDir])], 'a kernel that is a link: where it is and where it leads');
   t.throws(() => keptTmpDirectories('/tmp'), /cannot run in \/tmp itself/);
 });
 

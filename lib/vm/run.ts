@@ -125,6 +125,15 @@ function guestEnvironment(bzImage: string, extra: Readonly<Record<string, string
   };
 }
 
+/** Where a path leads, links followed; the path itself when it does not exist. */
+function realPathOr(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return path.resolve(file);
+  }
+}
+
 /**
  * The guest's /tmp is its own scratch tmpfs, which hides the host's /tmp. The directories a run needs
  * from there are kept visible, each top-level directory under /tmp bind-mounted back: the command's
@@ -135,7 +144,9 @@ function guestEnvironment(bzImage: string, extra: Readonly<Record<string, string
 export function keptTmpDirectories(cwd: string, bzImage?: string): string[] {
   const resolved = path.resolve(cwd);
   if (resolved === '/tmp') throw new VmError('usage', 'the command cannot run in /tmp itself, which the guest covers with its own scratch tmpfs');
-  const underTmp = [resolved, projectRoot, path.resolve(cacheRoot()), ...(bzImage ? [path.resolve(bzImage)] : [])].filter((dir) => dir.startsWith('/tmp/'));
+  // The kernel by its path and by where that leads (a link into another directory under /tmp).
+  const kernelPaths = bzImage ? [path.resolve(bzImage), realPathOr(bzImage)] : [];
+  const underTmp = [resolved, projectRoot, path.resolve(cacheRoot()), ...kernelPaths].filter((dir) => dir.startsWith('/tmp/'));
   return [...new Set(underTmp.map((dir) => `/tmp/${dir.slice('/tmp/'.length).split('/')[0]}`))];
 }
 
