@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { DEFAULT_KERNEL } from '../lib/debian/kernel';
-import { Kvm, type XenHvmCaps } from '../lib/kvm';
+import { Kvm, type XenHvmCaps, type XenHvmFlag } from '../lib/kvm';
 import { resolveKernel, runInVm } from '../lib/vm';
 import { projectRoot } from '../lib/paths';
 import { upstreamShinfoTestForGuest } from '../lib/kbuild';
@@ -98,9 +98,14 @@ export function summarize(
   };
 }
 
+/** The KVM_CAP_XEN_HVM flags the whole test needs (its stages skip from the first one missing) that `caps` lacks. */
+export function xenFlagsLacking(caps: XenHvmCaps): XenHvmFlag[] {
+  return (['SHARED_INFO', 'RUNSTATE', 'EVTCHN_SEND'] as const).filter((flag) => !caps.has(flag));
+}
+
 /** On --host both programs would only skip (C's exit 4): say why before anything is built. */
 export function checkHostHasXen(caps: XenHvmCaps): void {
-  const lacking = (['SHARED_INFO', 'RUNSTATE', 'EVTCHN_SEND'] as const).filter((flag) => !caps.has(flag));
+  const lacking = xenFlagsLacking(caps);
   if (lacking.length) throw new Error(`--host: this host's KVM_CAP_XEN_HVM (${caps.raw === 0 ? '0: no Xen emulation' : `0x${caps.raw.toString(16)}`}) lacks ${lacking.join(', ')}; run the benchmark without --host, in the VM`);
 }
 

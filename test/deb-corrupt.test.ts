@@ -11,6 +11,7 @@ import { cacheDir } from '../lib/cache';
 import { availableVersions, CorruptPackage, debMismatch, unpackedPackage } from '../lib/debian/packages';
 import { debianKernel } from '../lib/debian/kernel';
 import type { ProgressEvent } from '../lib/progress';
+import { useCache } from './helpers/host';
 
 function sharedDeb(name: string, version: string): string | undefined {
   const file = path.join(cacheDir('debs'), `${name}_${version.replace(/:/g, '%3a')}_amd64.deb`);
@@ -26,13 +27,8 @@ t.test('a corrupt cached .deb is fetched again', async (t) => {
   const original = shared ? fs.readFileSync(shared) : undefined;
 
   const privateCache = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-cache-'));
-  const saved = process.env['KVM_XEN_CACHE'];
-  process.env['KVM_XEN_CACHE'] = privateCache;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env['KVM_XEN_CACHE'];
-    else process.env['KVM_XEN_CACHE'] = saved;
-    fs.rmSync(privateCache, { recursive: true, force: true });
-  });
+  t.teardown(() => fs.rmSync(privateCache, { recursive: true, force: true }));
+  useCache(t, privateCache);
 
   const events: ProgressEvent[] = [];
   const onProgress = (event: ProgressEvent): void => { events.push(event); };

@@ -9,6 +9,7 @@ import path from 'node:path';
 
 import t from 'tap';
 
+import { cacheRoot } from '../lib/cache';
 import { emptyPackageLists, pathWithout } from './helpers/host';
 import { runCli } from './helpers/vm';
 
@@ -50,7 +51,7 @@ t.test('stale package lists and no cached kernel, installing forbidden: 66 namin
 
 // The .deb files of the shared cache, so that nothing big is downloaded twice; nothing is unpacked
 // yet in the test's own cache, so the kernel must come from the package lists.
-const sharedDebs = path.join(process.env['KVM_XEN_CACHE'] || path.join(os.homedir(), '.cache', 'kvm-xen'), 'debs');
+const sharedDebs = path.join(cacheRoot(), 'debs');
 const cachedDeb = (): string | undefined => (fs.existsSync(sharedDebs) ? fs.readdirSync(sharedDebs).find((name) => /^linux-image-6\.12\..*-amd64-unsigned_.*\.deb$/.test(name)) : undefined);
 
 t.test('stale package lists as root: refreshed once, said in one line, and the kernel is found', { skip: process.getuid?.() !== 0 && 'needs root (apt-get update)' }, async (t) => {

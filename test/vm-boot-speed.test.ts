@@ -14,19 +14,15 @@ import { projectRoot } from '../lib/paths';
 import { resolveKernel } from '../lib/vm';
 import { fastBootArgs } from '../lib/vm/qemu';
 import { bootableKernel, extractVmlinux, hasPvhEntry } from '../lib/vm/vmlinux';
-import { OTHER_FIXED_WAITS_MS, checkHostHasXen, summarize, type ShinfoRun } from '../bench/shinfo';
+import { OTHER_FIXED_WAITS_MS, checkHostHasXen, summarize, xenFlagsLacking, type ShinfoRun } from '../bench/shinfo';
+import { useCache } from './helpers/host';
 import { kvmOrSkip } from './helpers/kvm';
 
 t.test('the Debian kernel boots as its vmlinux, extracted once, with the PVH entry note', async (t) => {
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kvm-xen-vmlinux-'));
-  const saved = process.env['KVM_XEN_CACHE'];
-  t.teardown(() => {
-    if (saved === undefined) delete process.env['KVM_XEN_CACHE'];
-    else process.env['KVM_XEN_CACHE'] = saved;
-    fs.rmSync(cache, { recursive: true, force: true });
-  });
+  t.teardown(() => fs.rmSync(cache, { recursive: true, force: true }));
   const kernel = await resolveKernel(DEFAULT_KERNEL);
-  process.env['KVM_XEN_CACHE'] = cache;
+  useCache(t, cache);
   const image = bootableKernel(kernel.bzImage);
   t.not(image, kernel.bzImage, `a vmlinux in the cache: ${image}`);
   const elf = fs.readFileSync(image);
@@ -55,9 +51,7 @@ t.test('without a vmlinux to be had, the bzImage itself is booted', async (t) =>
   fake.writeUInt32LE(64, 0x24c);
   const file = path.join(dir, 'bzImage');
   fs.writeFileSync(file, fake);
-  const saved = process.env['KVM_XEN_CACHE'];
-  process.env['KVM_XEN_CACHE'] = path.join(dir, 'cache');
-  t.teardown(() => { if (saved === undefined) delete process.env['KVM_XEN_CACHE']; else process.env['KVM_XEN_CACHE'] = saved; });
+  useCache(t, path.join(dir, 'cache'));
   t.equal(bootableKernel(file), file);
 });
 
@@ -97,7 +91,7 @@ t.test('shinfo benchmark --host: refused at once on a KVM without the Xen emulat
     return kvm.xenHvmCaps();
   })();
   // On a host with the Xen emulation --host would run the whole benchmark: the check above is enough.
-  if (!host.has('SHARED_INFO') || !host.has('RUNSTATE') || !host.has('EVTCHN_SEND')) {
+  if (xenFlagsLacking(host).length) {
     const run = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'shinfo.js'), '1', '--host'], { encoding: 'utf8', timeout: 60000 });
     t.equal(run.status, 1, 'this host (no Xen): exit 1');
     t.match(run.stderr, /^--host: this host's KVM_CAP_XEN_HVM \(.*\) lacks .*; run the benchmark without --host, in the VM$/m, 'with the reason');

@@ -3,15 +3,16 @@
 // xen_guest_migration_test boots again from the path KVM_XEN_GUEST_KERNEL names and where a session
 // (test --vm --watch, hot-swap) keeps the directory its guest agent reads commands from.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import t from 'tap';
 
+import { cacheDir, cacheRoot } from '../lib/cache';
 import { GuestSession } from '../lib/vm';
+import { useCache } from './helpers/host';
 import { runCli } from './helpers/vm';
 
-const sharedCache = process.env['KVM_XEN_CACHE'] || path.join(os.homedir(), '.cache', 'kvm-xen');
+const sharedCache = cacheRoot();
 
 /**
  * A cache of its own under /tmp whose entries lead to the shared one (nothing is fetched again), but
@@ -48,13 +49,7 @@ t.test('a command directory and a cache under /tmp are both visible in the guest
 });
 
 t.test('a session (test --vm --watch, kvm-xen guest) with its directory in a cache under /tmp', async (t) => {
-  const cache = cacheUnderTmp(t);
-  const saved = process.env['KVM_XEN_CACHE'];
-  process.env['KVM_XEN_CACHE'] = cache;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env['KVM_XEN_CACHE'];
-    else process.env['KVM_XEN_CACHE'] = saved;
-  });
+  useCache(t, cacheUnderTmp(t));
   const session = await GuestSession.start({ snapshot: false, timeoutMs: 10 * 60 * 1000 });
   t.teardown(() => session.kill());
   const first = await session.run(['echo', 'first']);
@@ -62,5 +57,5 @@ t.test('a session (test --vm --watch, kvm-xen guest) with its directory in a cac
   t.same([first.status, first.output], [0, 'first\n'], 'the agent in the guest found the session directory and ran a command');
   t.same([second.status, second.output], [3, 'second\n'], 'and the next one');
   t.equal((await session.close()).status, 0, 'and the session ended cleanly');
-  t.same(fs.readdirSync(path.join(cache, 'sessions')), [], 'its directory is gone');
+  t.same(fs.readdirSync(cacheDir('sessions')), [], 'its directory is gone');
 });

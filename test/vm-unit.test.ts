@@ -16,6 +16,7 @@ import { guestCommandLine, keptTmpDirectories, warmStartByDefault } from '../lib
 import { parseVmArgs } from '../bin/vm-flags';
 import { runInVm, VmError, vmExitStatus } from '../lib/vm';
 import { projectRoot } from '../lib/paths';
+import { useCache } from './helpers/host';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 
@@ -169,14 +170,9 @@ t.test('warm starts are the default only where the boot inputs recur', async (t)
 });
 
 t.test('the directories kept visible over the guest\'s scratch /tmp: the top ones under /tmp of the command, the checkout, the cache, the kernel', async (t) => {
-  const saved = process.env['KVM_XEN_CACHE'];
-  t.teardown(() => {
-    if (saved === undefined) delete process.env['KVM_XEN_CACHE'];
-    else process.env['KVM_XEN_CACHE'] = saved;
-  });
   // This checkout is kept too when it is under /tmp (a CI clone there), second in the list.
   const checkout = projectRoot.startsWith('/tmp/') ? [`/tmp/${projectRoot.split('/')[2]}`] : [];
-  process.env['KVM_XEN_CACHE'] = '/var/cache/kvm-xen';
+  useCache(t, '/var/cache/kvm-xen');
   t.same(keptTmpDirectories('/home/user/project', '/boot/vmlinuz'), checkout, 'nothing else under /tmp: nothing else kept');
   t.same(keptTmpDirectories('/tmp/project/sub', '/tmp/builds/linux/arch/x86/boot/bzImage'), [...new Set(['/tmp/project', ...checkout, '/tmp/builds'])], 'the command\'s and the kernel\'s, each by its top directory');
   process.env['KVM_XEN_CACHE'] = '/tmp/ci-cache';

@@ -41,3 +41,16 @@ export function emptyPackageLists(dir: string): string {
   ].join('\n') + '\n');
   return config;
 }
+
+/**
+ * Points this process's kvm-xen cache (KVM_XEN_CACHE) at `dir` for the rest of the test, and back to
+ * what it was at its end. Set it once per test: a second call's teardown would restore the first's.
+ */
+export function useCache(t: { teardown(fn: () => void): void }, dir: string): void {
+  const saved = process.env['KVM_XEN_CACHE'];
+  process.env['KVM_XEN_CACHE'] = dir;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env['KVM_XEN_CACHE'];
+    else process.env['KVM_XEN_CACHE'] = saved;
+  });
+}
