@@ -30,7 +30,7 @@ function timedRun(command: string, args: string[], env: NodeJS.ProcessEnv): Prom
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
       // The first line names the run and its last words, for the benchmark's list of failed runs.
       const lines = `${stdout}${stderr}`.trim().split('\n');
-      const lastWords = lines.filter((line) => line.startsWith('Bail out')).concat(lines.slice(-2)).slice(0, 2).join(' | ');
+      const lastWords = [...new Set([...lines.filter((line) => line.startsWith('Bail out')), ...lines.slice(-2)])].slice(0, 2).join(' | ');
       const ended = hung ? `did not end in ${RUN_LIMIT_MS / 1000} s and was killed` : `exited with ${status}`;
       if (hung || status !== 0) reject(new Error(`${path.basename(args[0] ?? command)} ${ended}; last lines: ${lastWords}\n${stdout}\n${stderr}`));
       else resolve({ wallMs });
